@@ -1,0 +1,81 @@
+package sluice
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Backends and the writer wrap them in typed errors that
+// carry context; callers test with errors.Is. The HTTP edge alone maps them
+// to status codes.
+var (
+	// ErrWrongExpectedVersion: a stream append's expected version did not
+	// hold. The error is a *WrongExpectedVersionError.
+	ErrWrongExpectedVersion = errors.New("wrong expected version")
+	// ErrStreamNotFound: the stream has no events.
+	ErrStreamNotFound = errors.New("stream not found")
+	// ErrInvalidEvent: an event breaks the envelope's rules. The error is an
+	// *EventError naming the event and the field.
+	ErrInvalidEvent = errors.New("invalid event")
+	// ErrQueueFull: the writer's queue holds as much as it may; try later.
+	ErrQueueFull = errors.New("writer queue full")
+	// ErrClosed: the store or writer is closed.
+	ErrClosed = errors.New("closed")
+	// ErrCheckpointConflict: a checkpoint was not at the position the caller
+	// expected (compare-and-set lost).
+	ErrCheckpointConflict = errors.New("checkpoint conflict")
+	// ErrLeaseHeld: another holder has the lease. The error is a
+	// *LeaseHeldError.
+	ErrLeaseHeld = errors.New("lease held by another holder")
+	// ErrUnavailable: the store cannot be reached or cannot write (database
+	// down, disk full). Retry later.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// WrongExpectedVersionError says which stream failed its expected version and
+// what its version is now.
+type WrongExpectedVersionError struct {
+	Stream   string
+	Expected ExpectedVersion
+	// Current is the stream's version (0: no stream).
+	Current uint64
+}
+
+func (e *WrongExpectedVersionError) Error() string {
+	return fmt.Sprintf("stream %q: expected version %s, current version %d", e.Stream, e.Expected, e.Current)
+}
+
+func (e *WrongExpectedVersionError) Unwrap() error { return ErrWrongExpectedVersion }
+
+// EventError names the event (its index in the request and its id) and the
+// field that broke a rule.
+type EventError struct {
+	// Index is the event's index in its request.
+	Index int
+	// ID is the event's id as given (may be empty).
+	ID string
+	// Field is the envelope field at fault ("type", "stream", "data", …).
+	Field string
+	// Reason says what is wrong, for a developer.
+	Reason string
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("event %d: %s: %s", e.Index, e.Field, e.Reason)
+}
+
+func (e *EventError) Unwrap() error { return ErrInvalidEvent }
+
+// LeaseHeldError says who holds a lease and until when.
+type LeaseHeldError struct {
+	Name    string
+	Holder  string
+	Expires time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("lease %q held by %q until %s", e.Name, e.Holder, e.Expires.Format(time.RFC3339Nano))
+}
+
+func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }

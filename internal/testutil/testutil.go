@@ -1,0 +1,69 @@
+package testutil
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PostgresEnv is the variable that names the test PostgreSQL.
+const PostgresEnv = "SLUICE_TEST_POSTGRES"
+
+// PostgresURL returns the test PostgreSQL's URL. Without SLUICE_TEST_POSTGRES
+// the test is skipped, or fails when CI is set: CI must never pass by
+// skipping.
+func PostgresURL(tb testing.TB) string {
+	tb.Helper()
+	url := os.Getenv(PostgresEnv)
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("%s is not set, and CI is: PostgreSQL tests must run in CI", PostgresEnv)
+		}
+		tb.Skipf("%s is not set: skipping the PostgreSQL test", PostgresEnv)
+	}
+	return url
+}
+
+// PostgresSchema creates a schema of the test's own in the test PostgreSQL
+// and drops it when the test ends. It returns the server's URL and the
+// schema's name.
+func PostgresSchema(tb testing.TB) (url, schema string) {
+	tb.Helper()
+	url = PostgresURL(tb)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema = "sluice_test_" + hex.EncodeToString(b[:])
+	exec := func(sql string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			tb.Fatalf("connect to test PostgreSQL: %v", err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			tb.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec("CREATE SCHEMA " + schema)
+	tb.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
+	return url, schema
+}
+
+// Eventually polls cond every few milliseconds until it holds, and fails
+// the test with msg if it does not within timeout.
+func Eventually(tb testing.TB, timeout time.Duration, cond func() bool, msg string) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("not within %s: %s", timeout, msg)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

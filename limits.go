@@ -1,0 +1,146 @@
+package sluice
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Field limits of the envelope.
+const (
+	MaxIDBytes     = 128
+	MaxTypeBytes   = 128
+	MaxStreamBytes = 256
+	// DefaultMaxEventBytes is the default bound on one event's Size.
+	DefaultMaxEventBytes = 1 << 20
+)
+
+// Limits bounds what a store accepts.
+type Limits struct {
+	// MaxEventBytes bounds one event's Size. Default 1 MiB.
+	MaxEventBytes int
+}
+
+// DefaultLimits are the limits when none are configured.
+var DefaultLimits = Limits{MaxEventBytes: DefaultMaxEventBytes}
+
+// Prepare checks every event of reqs against the envelope's rules and fills
+// in, in place, what is missing: an id (UUIDv7) and the stream (the request's
+// stream, else the type). It returns the first *EventError found, or an
+// error for a malformed stream request.
+func (l Limits) Prepare(reqs []AppendRequest) error {
+	maxBytes := l.MaxEventBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxEventBytes
+	}
+	for r := range reqs {
+		req := &reqs[r]
+		if req.Stream != "" {
+			if reason := checkStream(req.Stream); reason != "" {
+				return &EventError{Index: 0, Field: "stream", Reason: reason}
+			}
+		}
+		for i := range req.Events {
+			e := &req.Events[i]
+			if req.Stream != "" {
+				if e.Stream != "" && e.Stream != req.Stream {
+					return &EventError{Index: i, ID: e.ID, Field: "stream", Reason: fmt.Sprintf("is %q in an append to stream %q", e.Stream, req.Stream)}
+				}
+				e.Stream = req.Stream
+			}
+			if err := checkEvent(i, e, maxBytes); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkEvent checks one event and fills in its id and stream.
+func checkEvent(i int, e *Event, maxBytes int) error {
+	fail := func(field, reason string) error {
+		return &EventError{Index: i, ID: e.ID, Field: field, Reason: reason}
+	}
+	if len(e.ID) > MaxIDBytes {
+		return fail("id", fmt.Sprintf("is %d bytes, at most %d allowed", len(e.ID), MaxIDBytes))
+	}
+	if e.ID != "" && !printable(e.ID) {
+		return fail("id", "must be UTF-8 without control characters")
+	}
+	if reason := checkType(e.Type); reason != "" {
+		return fail("type", reason)
+	}
+	if e.Stream == "" {
+		e.Stream = e.Type
+	} else if reason := checkStream(e.Stream); reason != "" {
+		return fail("stream", reason)
+	}
+	if e.Time != "" {
+		if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil {
+			return fail("time", "is not an RFC 3339 time")
+		}
+	}
+	if len(e.Data) == 0 {
+		return fail("data", "is required")
+	}
+	if !json.Valid(e.Data) {
+		return fail("data", "is not valid JSON")
+	}
+	if len(e.Metadata) > 0 && (!json.Valid(e.Metadata) || firstByte(e.Metadata) != '{') {
+		return fail("metadata", "must be a JSON object")
+	}
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if size := e.Size(); size > maxBytes {
+		return fail("size", fmt.Sprintf("event is %d bytes, at most %d allowed", size, maxBytes))
+	}
+	return nil
+}
+
+func checkType(t string) string {
+	if len(t) == 0 || len(t) > MaxTypeBytes {
+		return fmt.Sprintf("must be 1 to %d characters", MaxTypeBytes)
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Sprintf("has %q at byte %d; only A-Z a-z 0-9 . _ : - are allowed", c, i)
+		}
+	}
+	return ""
+}
+
+func checkStream(s string) string {
+	if len(s) == 0 || len(s) > MaxStreamBytes {
+		return fmt.Sprintf("must be 1 to %d bytes", MaxStreamBytes)
+	}
+	if !printable(s) {
+		return "must be UTF-8 without control characters"
+	}
+	return ""
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// firstByte returns the first byte of b that is not JSON whitespace.
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return c
+		}
+	}
+	return 0
+}
