@@ -36,6 +36,9 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 	}
 	for r := range reqs {
 		req := &reqs[r]
+		if len(req.Events) == 0 {
+			return &EventError{Field: "events", Reason: "at least one event is required"}
+		}
 		if req.Stream != "" {
 			if reason := checkStream(req.Stream); reason != "" {
 				return &EventError{Index: 0, Field: "stream", Reason: reason}

@@ -21,7 +21,36 @@ type Features struct {
 	SharedAccess bool
 }
 
-// Run runs the conformance suite against the backend.
+// Run runs the conformance suite against the backend. Each subtest gets a
+// fresh log.
 func Run(t *testing.T, newLog NewLog, f Features) {
 	t.Helper()
+	tests := []struct {
+		name string
+		run  func(*testing.T, Opener, Features)
+	}{
+		{"AppendStream", testAppendStream},
+		{"ExpectedVersion", testExpectedVersion},
+		{"RequestsFailAlone", testRequestsFailAlone},
+		{"InvalidEvents", testInvalidEvents},
+		{"AppendBatch", testAppendBatch},
+		{"Duplicates", testDuplicates},
+		{"ReadStream", testReadStream},
+		{"ReadLog", testReadLog},
+		{"ListStreams", testListStreams},
+		{"WaitHead", testWaitHead},
+		{"Checkpoints", testCheckpoints},
+		{"Leases", testLeases},
+		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
+		{"FollowWhileWriting", testFollowWhileWriting},
+		{"GroupCommitWriter", testGroupCommitWriter},
+		{"Reopen", testReopen},
+		{"Closed", testClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.run(t, newLog(t), f)
+		})
+	}
 }

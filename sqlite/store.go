@@ -1,0 +1,205 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	_ "github.com/mattn/go-sqlite3" // the cgo driver: see docs/decisions.md
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure Open.
+type Options struct {
+	// Dir is the data directory; created when missing. Required.
+	Dir string
+	// Limits bound what Append accepts. Default sluice.DefaultLimits.
+	Limits sluice.Limits
+	// Readers is the number of connections that read. Default 4.
+	Readers int
+}
+
+// Store is a sluice.Store in a directory on disk.
+type Store struct {
+	dir    string
+	lock   *os.File
+	w      *sql.DB // the one writing connection
+	r      *sql.DB // readers
+	limits sluice.Limits
+	notify sluice.HeadNotifier
+
+	mu     sync.Mutex // serializes writes; guards the fields below
+	head   sluice.Position
+	closed bool
+	insert *sql.Stmt // a full chunk of insertChunk events
+}
+
+var _ sluice.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the log in opts.Dir and applies its
+// migrations.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open sqlite store: no directory given")
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: opts.Dir, lock: lock, limits: opts.Limits}
+	if err := s.open(ctx, opts.Readers); err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("open sqlite store %s: %w", opts.Dir, err)
+	}
+	s.notify.Publish(s.head)
+	return s, nil
+}
+
+// lockDir takes an exclusive lock on the directory's LOCK file, so that a
+// second process cannot open the same log.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open sqlite store: %s is in use by another process: %w", dir, err)
+	}
+	return f, nil
+}
+
+func (s *Store) open(ctx context.Context, readers int) error {
+	path := filepath.Join(s.dir, "sluice.db")
+	// WAL with synchronous=FULL fsyncs the WAL at every commit. A larger
+	// auto-checkpoint interval means fewer checkpoints, each writing more
+	// sequentially.
+	params := "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=0&_cache_size=-65536"
+	var err error
+	if s.w, err = sql.Open("sqlite3", "file:"+path+params+"&_txlock=immediate"); err != nil {
+		return err
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	if _, err := s.w.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 4000"); err != nil {
+		return err
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if s.r, err = sql.Open("sqlite3", "file:"+path+params+"&_query_only=1"); err != nil {
+		return err
+	}
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
+	if s.insert, err = s.w.PrepareContext(ctx, insertSQL(insertChunk)); err != nil {
+		return err
+	}
+	var head sql.NullInt64
+	if err := s.w.QueryRowContext(ctx, "SELECT max(position) FROM events").Scan(&head); err != nil {
+		return err
+	}
+	s.head = sluice.Position(head.Int64)
+	return nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrate.Load(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"); err != nil {
+		return err
+	}
+	var applied int
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.Version <= applied {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", m.Version, m.Name); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Close closes the databases and releases the directory.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return sluice.ErrClosed
+	}
+	s.closed = true
+	return s.closeAll()
+}
+
+func (s *Store) closeAll() error {
+	var errs []error
+	if s.insert != nil {
+		errs = append(errs, s.insert.Close())
+	}
+	for _, db := range []*sql.DB{s.r, s.w} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	errs = append(errs, s.lock.Close())
+	return errors.Join(errs...)
+}
+
+func (s *Store) checkOpen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return sluice.ErrClosed
+	}
+	return nil
+}
+
+// Head returns the highest committed position.
+func (s *Store) Head(ctx context.Context) (sluice.Position, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, sluice.ErrClosed
+	}
+	return s.head, nil
+}
+
+// WaitHead blocks until a commit moves the head above after.
+func (s *Store) WaitHead(ctx context.Context, after sluice.Position) (sluice.Position, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	return s.notify.Wait(ctx, after)
+}
