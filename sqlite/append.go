@@ -2,36 +2,20 @@ package sqlite
 
 import (
 	"context"
+	"errors"
+	"encoding/json"
 	"database/sql"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
 )
 
-// insertChunk is the number of events one INSERT statement carries: one
-// statement per chunk instead of one per event keeps the driver's per-call
-// cost out of the commit.
+// insertChunk is the most rows one INSERT statement carries: one statement
+// per chunk instead of one per row keeps the driver's per-call cost out of
+// the commit.
 const insertChunk = 64
-
-const insertColumns = 12
-
-func insertSQL(rows int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", insertColumns), ",") + ")"
-	return "INSERT INTO events (position, id, id_hash, stream, stream_id, version, type, source, time, data, metadata, recorded_at) VALUES " +
-		strings.TrimSuffix(strings.Repeat(row+",", rows), ",")
-}
-
-// idHash is the key of the dedupe index: 64 bits of FNV-1a of the id. A
-// match is confirmed by comparing the stored id, so collisions cost a read,
-// never a lost event.
-func idHash(id string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return int64(h.Sum64())
-}
 
 // stream is what a commit knows of one stream.
 type stream struct {
@@ -62,26 +46,30 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	if s.closed {
 		return nil, sluice.ErrClosed
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	var c *commit
+	var results []sluice.AppendResult
+	flush := false
+	err := s.inTx(ctx, func(tx *sql.Conn) error {
+		var err error
+		if c, err = s.load(ctx, tx, reqs); err != nil {
+			return err
+		}
+		results = make([]sluice.AppendResult, len(reqs))
+		for i := range reqs {
+			results[i] = c.plan(&reqs[i])
+		}
+		if err := s.write(ctx, tx, c); err != nil {
+			return err
+		}
+		if flush = s.needsFlush(c); flush {
+			return s.flushIDs(ctx, tx, c)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, unavailable("append", err)
 	}
-	defer tx.Rollback()
-
-	c, err := s.load(ctx, tx, reqs)
-	if err != nil {
-		return nil, unavailable("append", err)
-	}
-	results := make([]sluice.AppendResult, len(reqs))
-	for i := range reqs {
-		results[i] = c.plan(&reqs[i])
-	}
-	if err := s.write(ctx, tx, c); err != nil {
-		return nil, unavailable("append", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, unavailable("append", err)
-	}
+	s.committed(c, flush)
 	s.head = c.head
 	s.notify.Publish(c.head)
 	return results, nil
@@ -89,15 +77,15 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 
 // load reads what the commit needs: the streams it touches and the events
 // already stored under its ids.
-func (s *Store) load(ctx context.Context, tx *sql.Tx, reqs []sluice.AppendRequest) (*commit, error) {
+func (s *Store) load(ctx context.Context, tx *sql.Conn, reqs []sluice.AppendRequest) (*commit, error) {
 	c := &commit{
 		streams:  map[string]*stream{},
 		ids:      map[string]sluice.Appended{},
 		head:     s.head,
 		recorded: time.Now().UTC(),
 	}
-	var names []any
-	var hashes []any
+	var names []string
+	var hashes []int64
 	for _, r := range reqs {
 		for i := range r.Events {
 			e := &r.Events[i]
@@ -108,7 +96,11 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, reqs []sluice.AppendReques
 			hashes = append(hashes, idHash(e.ID))
 		}
 	}
-	err := queryIn(ctx, tx, "SELECT name, stream_id, version, last_position FROM streams WHERE name IN ", names, func(rows *sql.Rows) error {
+	namesJSON, err := json.Marshal(names)
+	if err != nil {
+		return nil, err
+	}
+	err = queryEach(ctx, tx, "SELECT name, stream_id, version, last_position FROM streams WHERE name IN (SELECT value FROM json_each(?))", string(namesJSON), func(rows *sql.Rows) error {
 		var name string
 		st := &stream{known: true}
 		if err := rows.Scan(&name, &st.id, &st.version, &st.last); err != nil {
@@ -120,16 +112,7 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, reqs []sluice.AppendReques
 	if err != nil {
 		return nil, err
 	}
-	err = queryIn(ctx, tx, "SELECT id, position, version FROM events WHERE id_hash IN ", hashes, func(rows *sql.Rows) error {
-		var a sluice.Appended
-		if err := rows.Scan(&a.ID, &a.Position, &a.Version); err != nil {
-			return err
-		}
-		a.Duplicate = true
-		c.ids[a.ID] = a
-		return nil
-	})
-	if err != nil {
+	if err := s.lookupIDs(ctx, tx, c, hashes); err != nil {
 		return nil, err
 	}
 	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(stream_id), 0) + 1 FROM streams").Scan(&c.nextID); err != nil {
@@ -138,28 +121,41 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, reqs []sluice.AppendReques
 	return c, nil
 }
 
-// queryIn runs query with "(?, ?, …)" appended for args, in chunks that stay
-// under SQLite's limit on parameters, calling scan for each row.
-func queryIn(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
-	const chunk = 10_000
-	for len(args) > 0 {
-		n := min(len(args), chunk)
-		rows, err := tx.QueryContext(ctx, query+"("+strings.TrimSuffix(strings.Repeat("?,", n), ",")+")", args[:n]...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		args = args[n:]
+// inTx runs fn in a write transaction on the writing connection and commits
+// it, or rolls it back when fn or the commit fails. Transactions are plain
+// SQL on one held connection, so that statements prepared on it serve every
+// transaction.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Conn) error) error {
+	if _, err := s.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
 	}
-	return nil
+	err := fn(s.wc)
+	if err == nil {
+		_, err = s.wc.ExecContext(ctx, "COMMIT")
+	}
+	if err != nil {
+		// Rollback with a fresh context: ctx may be why fn failed. After a
+		// failed COMMIT SQLite may have rolled back already.
+		if _, rerr := s.wc.ExecContext(context.Background(), "ROLLBACK"); rerr != nil && !strings.Contains(rerr.Error(), "no transaction is active") {
+			return errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// queryEach runs query and calls scan for each row.
+func queryEach(ctx context.Context, tx *sql.Conn, query string, arg any, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query, arg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // plan decides what becomes of one request and stages its new events.
@@ -205,31 +201,18 @@ func (c *commit) plan(r *sluice.AppendRequest) sluice.AppendResult {
 }
 
 // write inserts the staged events and the streams' new versions.
-func (s *Store) write(ctx context.Context, tx *sql.Tx, c *commit) error {
-	rows := c.rows
-	full := tx.StmtContext(ctx, s.insert)
-	args := make([]any, 0, insertChunk*insertColumns)
-	for len(rows) > 0 {
-		n := min(len(rows), insertChunk)
-		args = args[:0]
-		for _, e := range rows[:n] {
-			var meta []byte
-			if len(e.Metadata) > 0 {
-				meta = e.Metadata
-			}
-			args = append(args, int64(e.Position), e.ID, idHash(e.ID), e.Stream, c.streams[e.Stream].id,
-				int64(e.Version), e.Type, e.Source, e.Time, []byte(e.Data), meta, e.RecordedAt.UnixNano())
+func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
+	err := s.insertRows(ctx, tx, "INSERT INTO events (position, id, id_hash, stream, stream_id, version, type, source, time, data, metadata, recorded_at) VALUES ", 12, len(c.rows), func(i int, args []any) []any {
+		e := c.rows[i]
+		var meta []byte
+		if len(e.Metadata) > 0 {
+			meta = e.Metadata
 		}
-		var err error
-		if n == insertChunk {
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, insertSQL(n), args...)
-		}
-		if err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		rows = rows[n:]
+		return append(args, int64(e.Position), e.ID, idHash(e.ID), e.Stream, c.streams[e.Stream].id,
+			int64(e.Version), e.Type, e.Source, e.Time, []byte(e.Data), meta, e.RecordedAt.UnixNano())
+	})
+	if err != nil {
+		return fmt.Errorf("insert events: %w", err)
 	}
 	for name, st := range c.streams {
 		if !st.changed {
@@ -243,6 +226,43 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *commit) error {
 		}
 	}
 	return nil
+}
+
+// insertRows inserts n rows of cols columns with statements of up to
+// insertChunk rows, prepared once and kept; row appends row i's values.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Conn, insert string, cols, n int, row func(i int, args []any) []any) error {
+	args := make([]any, 0, insertChunk*cols)
+	for done := 0; done < n; {
+		k := min(n-done, insertChunk)
+		stmt, err := s.stmt(ctx, insert, cols, k)
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for i := done; i < done+k; i++ {
+			args = row(i, args)
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		done += k
+	}
+	return nil
+}
+
+// stmt returns the prepared statement insert with rows groups of cols
+// placeholders. Callers hold s.mu.
+func (s *Store) stmt(ctx context.Context, insert string, cols, rows int) (*sql.Stmt, error) {
+	q := insert + strings.TrimSuffix(strings.Repeat("("+strings.TrimSuffix(strings.Repeat("?,", cols), ",")+"),", rows), ",")
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := s.wc.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[q] = st
+	return st, nil
 }
 
 // unavailable wraps a failure to write: the store could not do it now (disk

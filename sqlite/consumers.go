@@ -40,7 +40,7 @@ func (s *Store) SetCheckpoint(ctx context.Context, name string, old, new sluice.
 		q = `INSERT INTO checkpoints (position, name) VALUES (?, ?)
 			ON CONFLICT (name) DO UPDATE SET position = excluded.position WHERE checkpoints.position = ?`
 	}
-	res, err := s.w.ExecContext(ctx, q, int64(new), name, int64(old))
+	res, err := s.wc.ExecContext(ctx, q, int64(new), name, int64(old))
 	if err != nil {
 		return fmt.Errorf("set checkpoint %q: %w", name, err)
 	}
@@ -65,12 +65,12 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	expires := now.Add(ttl)
 	var got string
 	var until int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+	err := s.wc.QueryRowContext(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 		WHERE leases.holder = excluded.holder OR leases.expires_at < ?
 		RETURNING holder, expires_at`, name, holder, expires.UnixNano(), now.UnixNano()).Scan(&got, &until)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = s.w.QueryRowContext(ctx, "SELECT holder, expires_at FROM leases WHERE name = ?", name).Scan(&got, &until)
+		err = s.wc.QueryRowContext(ctx, "SELECT holder, expires_at FROM leases WHERE name = ?", name).Scan(&got, &until)
 		if err != nil {
 			return sluice.Lease{}, fmt.Errorf("acquire lease %q: %w", name, err)
 		}
@@ -89,7 +89,7 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	if s.closed {
 		return sluice.ErrClosed
 	}
-	if _, err := s.w.ExecContext(ctx, "DELETE FROM leases WHERE name = ? AND holder = ?", name, holder); err != nil {
+	if _, err := s.wc.ExecContext(ctx, "DELETE FROM leases WHERE name = ? AND holder = ?", name, holder); err != nil {
 		return fmt.Errorf("release lease %q: %w", name, err)
 	}
 	return nil

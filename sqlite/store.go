@@ -28,13 +28,18 @@ type Options struct {
 	Limits sluice.Limits
 	// Readers is the number of connections that read. Default 4.
 	Readers int
+	// IDIndexBatch is how many recent event ids are kept in memory before
+	// they are written to the on-disk dedupe index in one sorted batch.
+	// Default 100000 (about 5 MB).
+	IDIndexBatch int
 }
 
 // Store is a sluice.Store in a directory on disk.
 type Store struct {
 	dir    string
 	lock   *os.File
-	w      *sql.DB // the one writing connection
+	w      *sql.DB   // the writing database: one connection, wc
+	wc     *sql.Conn // held for the store's life; see inTx
 	r      *sql.DB // readers
 	limits sluice.Limits
 	notify sluice.HeadNotifier
@@ -42,7 +47,8 @@ type Store struct {
 	mu     sync.Mutex // serializes writes; guards the fields below
 	head   sluice.Position
 	closed bool
-	insert *sql.Stmt // a full chunk of insertChunk events
+	ids    idIndex
+	stmts  map[string]*sql.Stmt // prepared on w, by SQL text
 }
 
 var _ sluice.Store = (*Store)(nil)
@@ -56,6 +62,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Readers <= 0 {
 		opts.Readers = 4
 	}
+	if opts.IDIndexBatch <= 0 {
+		opts.IDIndexBatch = 100_000
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
@@ -63,7 +72,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: opts.Dir, lock: lock, limits: opts.Limits}
+	s := &Store{dir: opts.Dir, lock: lock, limits: opts.Limits, stmts: map[string]*sql.Stmt{}}
+	s.ids.flushAt = opts.IDIndexBatch
 	if err := s.open(ctx, opts.Readers); err != nil {
 		s.closeAll()
 		return nil, fmt.Errorf("open sqlite store %s: %w", opts.Dir, err)
@@ -93,13 +103,16 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	// sequentially.
 	params := "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=0&_cache_size=-65536"
 	var err error
-	if s.w, err = sql.Open("sqlite3", "file:"+path+params+"&_txlock=immediate"); err != nil {
+	if s.w, err = sql.Open("sqlite3", "file:"+path+params); err != nil {
 		return err
 	}
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
-	if _, err := s.w.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 4000"); err != nil {
+	if s.wc, err = s.w.Conn(ctx); err != nil {
+		return err
+	}
+	if _, err := s.wc.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 4000"); err != nil {
 		return err
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -110,15 +123,12 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	}
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
-	if s.insert, err = s.w.PrepareContext(ctx, insertSQL(insertChunk)); err != nil {
-		return err
-	}
 	var head sql.NullInt64
-	if err := s.w.QueryRowContext(ctx, "SELECT max(position) FROM events").Scan(&head); err != nil {
+	if err := s.wc.QueryRowContext(ctx, "SELECT max(position) FROM events").Scan(&head); err != nil {
 		return err
 	}
 	s.head = sluice.Position(head.Int64)
-	return nil
+	return s.loadIDs(ctx)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -126,30 +136,27 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"); err != nil {
-		return err
-	}
-	var applied int
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if m.Version <= applied {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", m.Version, m.Name); err != nil {
+	return s.inTx(ctx, func(tx *sql.Conn) error {
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"); err != nil {
 			return err
 		}
-	}
-	return tx.Commit()
+		var applied int
+		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Version <= applied {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", m.Version, m.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Close closes the databases and releases the directory.
@@ -165,8 +172,11 @@ func (s *Store) Close() error {
 
 func (s *Store) closeAll() error {
 	var errs []error
-	if s.insert != nil {
-		errs = append(errs, s.insert.Close())
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	if s.wc != nil {
+		errs = append(errs, s.wc.Close())
 	}
 	for _, db := range []*sql.DB{s.r, s.w} {
 		if db != nil {

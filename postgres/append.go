@@ -1,0 +1,261 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Append stores the requests in one transaction. It first locks the row of
+// log_head, which serializes the commits of every process: PostgreSQL makes
+// a transaction visible before it releases its locks, so the next commit
+// assigns its positions only after the previous one can be read, and
+// readers never see a gap that later fills.
+//
+// Looking up 500 random ids costs about as much as inserting them, and
+// ingest batches seldom repeat an id, so Append looks up only the ids of
+// stream requests (a stream request of duplicates is a retry, answered
+// without checking its expected version). Another duplicate fails the
+// unique index on id, and the call is redone with every id looked up.
+func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]sluice.AppendResult, error) {
+	if err := s.checkOpen("append"); err != nil {
+		return nil, err
+	}
+	if err := s.limits.Prepare(reqs); err != nil {
+		return nil, err
+	}
+	p, err := s.append(ctx, reqs, false)
+	if isDuplicateID(err) {
+		p, err = s.append(ctx, reqs, true)
+	}
+	if err != nil {
+		return nil, s.fail("append", err)
+	}
+	s.notifier.Publish(p.head)
+	return p.results, nil
+}
+
+// append runs one transaction of Append, looking up the ids of every
+// request when allIDs is set, of the stream requests otherwise.
+func (s *Store) append(ctx context.Context, reqs []sluice.AppendRequest, allIDs bool) (*plan, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	p, err := s.commit(ctx, conn.Conn(), reqs, allIDs)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		// Roll back, or the pool drops the connection.
+		_, _ = conn.Exec(ctx, "ROLLBACK")
+	}
+	return p, err
+}
+
+// commit plans and writes the requests in three round trips: BEGIN with
+// the lookups, COPY, and the updates with COMMIT.
+func (s *Store) commit(ctx context.Context, conn *pgx.Conn, reqs []sluice.AppendRequest, allIDs bool) (*plan, error) {
+	p, err := lookup(ctx, conn, reqs, allIDs)
+	if err != nil {
+		return nil, err
+	}
+	p.recordedAt = time.Now().UTC().Truncate(time.Microsecond) // what timestamptz keeps
+	p.add(reqs)
+	return p, s.write(ctx, conn, p)
+}
+
+// isDuplicateID reports whether err is the violation of the unique index
+// on the events' ids.
+func isDuplicateID(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_id_key" // see migrations/001_init.sql
+}
+
+// lookup begins the transaction, locks the head and reads what the
+// requests depend on: the head, the events already stored under the
+// requests' ids (all of them, or those of stream requests), and the
+// versions of their streams.
+func lookup(ctx context.Context, conn *pgx.Conn, reqs []sluice.AppendRequest, allIDs bool) (*plan, error) {
+	ids, streams := keys(reqs, allIDs)
+	p := &plan{
+		stored:   make(map[string]sluice.Appended),
+		versions: make(map[string]uint64, len(streams)),
+		streams:  make(map[string]sluice.StreamInfo, len(streams)),
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SELECT position FROM log_head FOR UPDATE").QueryRow(func(row pgx.Row) error {
+		var head int64
+		err := row.Scan(&head)
+		p.head = sluice.Position(head)
+		return err
+	})
+	b.Queue("SELECT id, position, version FROM events WHERE id = ANY($1)", ids).Query(func(rows pgx.Rows) error {
+		var a sluice.Appended
+		var pos, ver int64
+		_, err := pgx.ForEachRow(rows, []any{&a.ID, &pos, &ver}, func() error {
+			a.Position, a.Version = sluice.Position(pos), uint64(ver)
+			p.stored[a.ID] = a
+			return nil
+		})
+		return err
+	})
+	b.Queue("SELECT stream, version FROM streams WHERE stream = ANY($1)", streams).Query(func(rows pgx.Rows) error {
+		var stream string
+		var ver int64
+		_, err := pgx.ForEachRow(rows, []any{&stream, &ver}, func() error {
+			p.versions[stream] = uint64(ver)
+			return nil
+		})
+		return err
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// keys returns the ids of the requests' events (all, or those of stream
+// requests) and their distinct streams.
+func keys(reqs []sluice.AppendRequest, allIDs bool) (ids, streams []string) {
+	seenStream := make(map[string]bool)
+	addStream := func(s string) {
+		if !seenStream[s] {
+			seenStream[s] = true
+			streams = append(streams, s)
+		}
+	}
+	for _, req := range reqs {
+		if req.Stream != "" {
+			addStream(req.Stream)
+		}
+		for i := range req.Events {
+			if allIDs || req.Stream != "" {
+				ids = append(ids, req.Events[i].ID)
+			}
+			addStream(req.Events[i].Stream)
+		}
+	}
+	return ids, streams
+}
+
+// eventColumns are the columns of events, in the order that COPY writes
+// and readEvent reads them.
+var eventColumns = []string{"position", "id", "stream", "version", "type", "source", "time", "data", "metadata", "recorded_at"}
+
+// write stores the plan's new events (COPY), moves their streams and the
+// head, announces the head (NOTIFY is delivered at commit) and commits.
+func (s *Store) write(ctx context.Context, conn *pgx.Conn, p *plan) error {
+	b := &pgx.Batch{}
+	if len(p.events) > 0 {
+		rows := pgx.CopyFromSlice(len(p.events), func(i int) ([]any, error) {
+			return eventRow(&p.events[i]), nil
+		})
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, rows); err != nil {
+			return err
+		}
+		queueUpdates(b, p, s.channel)
+	}
+	b.Queue("COMMIT")
+	return conn.SendBatch(ctx, b).Close()
+}
+
+// queueUpdates queues the statements that move the plan's streams and the
+// head, and announce the head.
+func queueUpdates(b *pgx.Batch, p *plan, channel string) {
+	names := make([]string, 0, len(p.streams))
+	versions := make([]int64, 0, len(p.streams))
+	positions := make([]int64, 0, len(p.streams))
+	for _, info := range p.streams {
+		names = append(names, info.Stream)
+		versions = append(versions, int64(info.Version))
+		positions = append(positions, int64(info.LastPosition))
+	}
+	b.Queue(`INSERT INTO streams (stream, version, last_position)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+		ON CONFLICT (stream) DO UPDATE SET version = excluded.version, last_position = excluded.last_position`,
+		names, versions, positions)
+	b.Queue("UPDATE log_head SET position = $1", int64(p.head))
+	b.Queue("SELECT pg_notify($1, $2)", channel, strconv.FormatUint(uint64(p.head), 10))
+}
+
+// eventRow is e as a row of eventColumns.
+func eventRow(e *sluice.Event) []any {
+	var metadata []byte
+	if len(e.Metadata) > 0 {
+		metadata = e.Metadata
+	}
+	return []any{int64(e.Position), e.ID, e.Stream, int64(e.Version), e.Type, e.Source, e.Time, []byte(e.Data), metadata, e.RecordedAt}
+}
+
+// plan works out, in memory, what one Append stores and answers.
+type plan struct {
+	head       sluice.Position
+	stored     map[string]sluice.Appended // by id: in the log, or earlier in this call
+	versions   map[string]uint64          // by stream; 0 when it has no events
+	recordedAt time.Time
+
+	results []sluice.AppendResult
+	events  []sluice.Event               // to store, in position order
+	streams map[string]sluice.StreamInfo // the new state of the streams written
+}
+
+// add plans the requests in order: each sees what the ones before it
+// stored.
+func (p *plan) add(reqs []sluice.AppendRequest) {
+	p.results = make([]sluice.AppendResult, len(reqs))
+	for i := range reqs {
+		p.results[i] = p.request(&reqs[i])
+	}
+}
+
+// request plans one request. A stream request whose events are all
+// duplicates is a retry: it succeeds whatever the stream's version now.
+func (p *plan) request(req *sluice.AppendRequest) sluice.AppendResult {
+	if req.Stream != "" && !p.allStored(req.Events) {
+		if err := req.Expected.Check(req.Stream, p.versions[req.Stream]); err != nil {
+			return sluice.AppendResult{Err: err}
+		}
+	}
+	res := sluice.AppendResult{Events: make([]sluice.Appended, len(req.Events))}
+	for i := range req.Events {
+		res.Events[i] = p.event(&req.Events[i])
+	}
+	return res
+}
+
+// allStored reports whether events is not empty and all its ids are stored.
+func (p *plan) allStored(events []sluice.Event) bool {
+	for i := range events {
+		if _, ok := p.stored[events[i].ID]; !ok {
+			return false
+		}
+	}
+	return len(events) > 0
+}
+
+// event plans one event: a duplicate, or the next position and the next
+// version of its stream.
+func (p *plan) event(e *sluice.Event) sluice.Appended {
+	if a, ok := p.stored[e.ID]; ok {
+		a.Duplicate = true
+		return a
+	}
+	p.head++
+	version := p.versions[e.Stream] + 1
+	p.versions[e.Stream] = version
+	p.streams[e.Stream] = sluice.StreamInfo{Stream: e.Stream, Version: version, LastPosition: p.head}
+
+	stored := *e
+	stored.Position, stored.Version, stored.RecordedAt = p.head, version, p.recordedAt
+	p.events = append(p.events, stored)
+
+	a := sluice.Appended{ID: e.ID, Position: p.head, Version: version}
+	p.stored[e.ID] = a
+	return a
+}
