@@ -28,7 +28,9 @@ var DefaultLimits = Limits{MaxEventBytes: DefaultMaxEventBytes}
 // Prepare checks every event of reqs against the envelope's rules and fills
 // in, in place, what is missing: an id (UUIDv7) and the stream (the request's
 // stream, else the type). It returns the first *EventError found, or an
-// error for a malformed stream request.
+// error for a malformed stream request. A request that Prepare has passed
+// is marked and not checked again (the Writer checks at Submit, the store
+// at Append), so a caller must not change its events after Prepare.
 func (l Limits) Prepare(reqs []AppendRequest) error {
 	maxBytes := l.MaxEventBytes
 	if maxBytes <= 0 {
@@ -36,6 +38,9 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 	}
 	for r := range reqs {
 		req := &reqs[r]
+		if req.prepared {
+			continue
+		}
 		if len(req.Events) == 0 {
 			return &EventError{Field: "events", Reason: "at least one event is required"}
 		}
@@ -56,6 +61,9 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 				return err
 			}
 		}
+	}
+	for r := range reqs {
+		reqs[r].prepared = true
 	}
 	return nil
 }

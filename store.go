@@ -17,6 +17,9 @@ type AppendRequest struct {
 	Expected ExpectedVersion
 	// Events in order. Prepare fills in missing ids and streams in place.
 	Events []Event
+
+	// prepared: Prepare has checked the request (see Limits.Prepare).
+	prepared bool
 }
 
 // AppendResult is what became of one AppendRequest.

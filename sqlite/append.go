@@ -2,9 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"errors"
-	"encoding/json"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,9 +12,8 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// insertChunk is the most rows one INSERT statement carries: one statement
-// per chunk instead of one per row keeps the driver's per-call cost out of
-// the commit.
+// insertChunk is the most rows one multi-row INSERT carries: one statement
+// per group of rows keeps the driver's per-call cost out of the commit.
 const insertChunk = 64
 
 // stream is what a commit knows of one stream.
@@ -22,17 +21,16 @@ type stream struct {
 	id      int64
 	version uint64
 	last    sluice.Position
-	known   bool // in the streams table already
 	changed bool
 }
 
-// commit is the state of one Append while it is being planned.
+// commit is the state of one Append while it is planned and written.
 type commit struct {
 	streams  map[string]*stream
-	ids      map[string]sluice.Appended // existing ids and ids of this call
-	rows     []*sluice.Event
+	ids      map[string]sluice.Appended // stored ids the call carries, and the call's own
+	rows     []*sluice.Event            // the events to store, in position order
 	head     sluice.Position
-	nextID   int64 // next stream id to give out
+	nextID   int64 // the next stream id to give out
 	recorded time.Time
 }
 
@@ -46,15 +44,19 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	if s.closed {
 		return nil, sluice.ErrClosed
 	}
-	var c *commit
-	var results []sluice.AppendResult
+	c := &commit{
+		streams:  map[string]*stream{},
+		ids:      map[string]sluice.Appended{},
+		head:     s.head,
+		nextID:   s.nextStreamID,
+		recorded: time.Now().UTC(),
+	}
+	results := make([]sluice.AppendResult, len(reqs))
 	flush := false
 	err := s.inTx(ctx, func(tx *sql.Conn) error {
-		var err error
-		if c, err = s.load(ctx, tx, reqs); err != nil {
+		if err := s.load(ctx, tx, c, reqs); err != nil {
 			return err
 		}
-		results = make([]sluice.AppendResult, len(reqs))
 		for i := range reqs {
 			results[i] = c.plan(&reqs[i])
 		}
@@ -70,55 +72,9 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		return nil, unavailable("append", err)
 	}
 	s.committed(c, flush)
-	s.head = c.head
+	s.head, s.nextStreamID = c.head, c.nextID
 	s.notify.Publish(c.head)
 	return results, nil
-}
-
-// load reads what the commit needs: the streams it touches and the events
-// already stored under its ids.
-func (s *Store) load(ctx context.Context, tx *sql.Conn, reqs []sluice.AppendRequest) (*commit, error) {
-	c := &commit{
-		streams:  map[string]*stream{},
-		ids:      map[string]sluice.Appended{},
-		head:     s.head,
-		recorded: time.Now().UTC(),
-	}
-	var names []string
-	var hashes []int64
-	for _, r := range reqs {
-		for i := range r.Events {
-			e := &r.Events[i]
-			if _, ok := c.streams[e.Stream]; !ok {
-				c.streams[e.Stream] = &stream{}
-				names = append(names, e.Stream)
-			}
-			hashes = append(hashes, idHash(e.ID))
-		}
-	}
-	namesJSON, err := json.Marshal(names)
-	if err != nil {
-		return nil, err
-	}
-	err = queryEach(ctx, tx, "SELECT name, stream_id, version, last_position FROM streams WHERE name IN (SELECT value FROM json_each(?))", string(namesJSON), func(rows *sql.Rows) error {
-		var name string
-		st := &stream{known: true}
-		if err := rows.Scan(&name, &st.id, &st.version, &st.last); err != nil {
-			return err
-		}
-		c.streams[name] = st
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.lookupIDs(ctx, tx, c, hashes); err != nil {
-		return nil, err
-	}
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(stream_id), 0) + 1 FROM streams").Scan(&c.nextID); err != nil {
-		return nil, err
-	}
-	return c, nil
 }
 
 // inTx runs fn in a write transaction on the writing connection and commits
@@ -134,7 +90,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Conn) error) error {
 		_, err = s.wc.ExecContext(ctx, "COMMIT")
 	}
 	if err != nil {
-		// Rollback with a fresh context: ctx may be why fn failed. After a
+		// Roll back with a fresh context: ctx may be why fn failed. After a
 		// failed COMMIT SQLite may have rolled back already.
 		if _, rerr := s.wc.ExecContext(context.Background(), "ROLLBACK"); rerr != nil && !strings.Contains(rerr.Error(), "no transaction is active") {
 			return errors.Join(err, rerr)
@@ -143,9 +99,47 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Conn) error) error {
 	return err
 }
 
-// queryEach runs query and calls scan for each row.
-func queryEach(ctx context.Context, tx *sql.Conn, query string, arg any, scan func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, query, arg)
+// load reads what the commit needs: the streams it touches and the events
+// already stored under its ids.
+func (s *Store) load(ctx context.Context, tx *sql.Conn, c *commit, reqs []sluice.AppendRequest) error {
+	var names []string
+	var hashes []int64
+	for _, r := range reqs {
+		for i := range r.Events {
+			e := &r.Events[i]
+			if _, ok := c.streams[e.Stream]; !ok {
+				c.streams[e.Stream] = &stream{}
+				names = append(names, e.Stream)
+			}
+			hashes = append(hashes, idHash(e.ID))
+		}
+	}
+	namesJSON, err := json.Marshal(names)
+	if err != nil {
+		return err
+	}
+	err = s.queryEach(ctx, tx, "SELECT name, stream_id, version, last_position FROM streams WHERE name IN (SELECT value FROM json_each(?))", string(namesJSON), func(rows *sql.Rows) error {
+		var name string
+		st := &stream{}
+		if err := rows.Scan(&name, &st.id, &st.version, &st.last); err != nil {
+			return err
+		}
+		c.streams[name] = st
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.lookupIDs(ctx, tx, c, hashes)
+}
+
+// queryEach runs the prepared query and calls scan for each row.
+func (s *Store) queryEach(ctx context.Context, tx *sql.Conn, query string, arg any, scan func(*sql.Rows) error) error {
+	stmt, err := s.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	rows, err := stmt.QueryContext(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -184,7 +178,7 @@ func (c *commit) plan(r *sluice.AppendRequest) sluice.AppendResult {
 			continue
 		}
 		st := c.streams[e.Stream]
-		if !st.known && st.id == 0 {
+		if st.id == 0 {
 			st.id = c.nextID
 			c.nextID++
 		}
@@ -200,41 +194,76 @@ func (c *commit) plan(r *sluice.AppendRequest) sluice.AppendResult {
 	return sluice.AppendResult{Events: out}
 }
 
-// write inserts the staged events and the streams' new versions.
+// write stores the staged events in chunks, with their stream runs and the
+// streams' new versions.
 func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
-	err := s.insertRows(ctx, tx, "INSERT INTO events (position, id, id_hash, stream, stream_id, version, type, source, time, data, metadata, recorded_at) VALUES ", 12, len(c.rows), func(i int, args []any) []any {
-		e := c.rows[i]
-		var meta []byte
-		if len(e.Metadata) > 0 {
-			meta = e.Metadata
+	insertChunkRow, err := s.stmt(ctx, "INSERT INTO chunks (last_position, first_position, events) VALUES (?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	type run struct {
+		stream      int64
+		first, last uint64
+		chunk       sluice.Position
+	}
+	var runs []run
+	var buf []byte
+	for rest := c.rows; len(rest) > 0; {
+		n, size := 0, 0
+		for n < len(rest) && n < chunkMaxEvents && (n == 0 || size < chunkMaxBytes) {
+			size += rest[n].Size()
+			n++
 		}
-		return append(args, int64(e.Position), e.ID, idHash(e.ID), e.Stream, c.streams[e.Stream].id,
-			int64(e.Version), e.Type, e.Source, e.Time, []byte(e.Data), meta, e.RecordedAt.UnixNano())
+		evs := rest[:n]
+		rest = rest[n:]
+		first, last := evs[0].Position, evs[n-1].Position
+		buf = encodeChunk(buf[:0], evs, c.recorded)
+		if _, err := insertChunkRow.ExecContext(ctx, int64(last), int64(first), buf); err != nil {
+			return fmt.Errorf("insert chunk: %w", err)
+		}
+		at := map[string]int{} // stream → index in runs, for this chunk
+		for _, e := range evs {
+			if i, ok := at[e.Stream]; ok {
+				runs[i].last = e.Version
+				continue
+			}
+			at[e.Stream] = len(runs)
+			runs = append(runs, run{stream: c.streams[e.Stream].id, first: e.Version, last: e.Version, chunk: last})
+		}
+	}
+	err = s.insertRows(ctx, tx, "INSERT INTO stream_runs (stream_id, first_version, last_version, chunk) VALUES ", "", 4, len(runs), func(i int, args []any) []any {
+		r := runs[i]
+		return append(args, r.stream, int64(r.first), int64(r.last), int64(r.chunk))
 	})
 	if err != nil {
-		return fmt.Errorf("insert events: %w", err)
+		return fmt.Errorf("insert stream runs: %w", err)
 	}
+	var changed []string
 	for name, st := range c.streams {
-		if !st.changed {
-			continue
+		if st.changed {
+			changed = append(changed, name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO streams (stream_id, name, version, last_position) VALUES (?, ?, ?, ?)
-			ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, last_position = excluded.last_position`,
-			st.id, name, int64(st.version), int64(st.last))
-		if err != nil {
-			return fmt.Errorf("update streams: %w", err)
-		}
+	}
+	err = s.insertRows(ctx, tx, "INSERT INTO streams (stream_id, name, version, last_position) VALUES ",
+		" ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, last_position = excluded.last_position", 4, len(changed), func(i int, args []any) []any {
+			st := c.streams[changed[i]]
+			return append(args, st.id, changed[i], int64(st.version), int64(st.last))
+		})
+	if err != nil {
+		return fmt.Errorf("update streams: %w", err)
 	}
 	return nil
 }
 
 // insertRows inserts n rows of cols columns with statements of up to
-// insertChunk rows, prepared once and kept; row appends row i's values.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Conn, insert string, cols, n int, row func(i int, args []any) []any) error {
-	args := make([]any, 0, insertChunk*cols)
+// insertChunk rows each (insert, the rows' placeholders, then suffix); row
+// appends row i's values to args.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Conn, insert, suffix string, cols, n int, row func(i int, args []any) []any) error {
+	args := make([]any, 0, min(n, insertChunk)*cols)
+	placeholders := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
 	for done := 0; done < n; {
 		k := min(n-done, insertChunk)
-		stmt, err := s.stmt(ctx, insert, cols, k)
+		stmt, err := s.stmt(ctx, insert+strings.TrimSuffix(strings.Repeat(placeholders+",", k), ",")+suffix)
 		if err != nil {
 			return err
 		}
@@ -250,23 +279,22 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Conn, insert string, col
 	return nil
 }
 
-// stmt returns the prepared statement insert with rows groups of cols
-// placeholders. Callers hold s.mu.
-func (s *Store) stmt(ctx context.Context, insert string, cols, rows int) (*sql.Stmt, error) {
-	q := insert + strings.TrimSuffix(strings.Repeat("("+strings.TrimSuffix(strings.Repeat("?,", cols), ",")+"),", rows), ",")
-	if st, ok := s.stmts[q]; ok {
+// stmt returns query prepared on the writing connection, preparing it the
+// first time. Callers hold s.mu.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := s.wc.PrepareContext(ctx, q)
+	st, err := s.wc.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	s.stmts[q] = st
+	s.stmts[query] = st
 	return st, nil
 }
 
 // unavailable wraps a failure to write: the store could not do it now (disk
-// full, I/O error, closed), and the caller may retry.
+// full, I/O error), and the caller may retry.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%s: %w: %w", op, sluice.ErrUnavailable, err)
 }

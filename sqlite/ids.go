@@ -40,23 +40,15 @@ func (s *Store) loadIDs(ctx context.Context) error {
 	if err := s.wc.QueryRowContext(ctx, "SELECT indexed_through FROM id_index_state").Scan(&s.ids.through); err != nil {
 		return fmt.Errorf("load id index: %w", err)
 	}
-	rows, err := s.wc.QueryContext(ctx, "SELECT id_hash, position FROM events WHERE position > ?", int64(s.ids.through))
-	if err != nil {
-		return fmt.Errorf("load id index: %w", err)
-	}
-	defer rows.Close()
 	collided := false
-	for rows.Next() {
-		var h int64
-		var p sluice.Position
-		if err := rows.Scan(&h, &p); err != nil {
-			return fmt.Errorf("load id index: %w", err)
-		}
+	err := s.scanChunks(ctx, s.wc, s.ids.through, func(e *sluice.Event) bool {
+		h := idHash(e.ID)
 		_, dup := s.ids.recent[h]
 		collided = collided || dup
-		s.ids.recent[h] = p
-	}
-	if err := rows.Err(); err != nil {
+		s.ids.recent[h] = e.Position
+		return true
+	})
+	if err != nil {
 		return fmt.Errorf("load id index: %w", err)
 	}
 	if collided { // two recent ids share a hash: the map cannot hold both
@@ -67,29 +59,31 @@ func (s *Store) loadIDs(ctx context.Context) error {
 
 // lookupIDs adds to c.ids the stored events whose ids the commit carries.
 func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes []int64) error {
-	var candidates []int64
+	var candidates []sluice.Position
 	for _, h := range hashes {
 		if p, ok := s.ids.recent[h]; ok {
-			candidates = append(candidates, int64(p))
+			candidates = append(candidates, p)
 		}
 	}
-	err := queryEach(ctx, tx, "SELECT position FROM id_index WHERE hash IN (SELECT value FROM json_each(?))", jsonInts(hashes), func(rows *sql.Rows) error {
-		var p int64
+	err := s.queryEach(ctx, tx, "SELECT position FROM id_index WHERE hash IN (SELECT value FROM json_each(?))", jsonInts(hashes), func(rows *sql.Rows) error {
+		var p sluice.Position
 		err := rows.Scan(&p)
 		candidates = append(candidates, p)
 		return err
 	})
-	if err != nil || len(candidates) == 0 {
+	if err != nil {
 		return err
 	}
-	return queryEach(ctx, tx, "SELECT id, position, version FROM events WHERE position IN (SELECT value FROM json_each(?))", jsonInts(candidates), func(rows *sql.Rows) error {
-		a := sluice.Appended{Duplicate: true}
-		if err := rows.Scan(&a.ID, &a.Position, &a.Version); err != nil {
+	// Candidates are the duplicates (and, once in a long while, a hash
+	// collision): read their chunks to compare the ids.
+	for _, p := range candidates {
+		e, err := eventAt(ctx, tx, p)
+		if err != nil {
 			return err
 		}
-		c.ids[a.ID] = a
-		return nil
-	})
+		c.ids[e.ID] = sluice.Appended{ID: e.ID, Position: e.Position, Version: e.Version, Duplicate: true}
+	}
+	return nil
 }
 
 // needsFlush reports whether the commit must write the index: recent is
@@ -122,7 +116,7 @@ func (s *Store) flushIDs(ctx context.Context, tx *sql.Conn, c *commit) error {
 	slices.SortFunc(pairs, func(a, b [2]int64) int {
 		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
 	})
-	err := s.insertRows(ctx, tx, "INSERT INTO id_index (hash, position) VALUES ", 2, len(pairs), func(i int, args []any) []any {
+	err := s.insertRows(ctx, tx, "INSERT INTO id_index (hash, position) VALUES ", "", 2, len(pairs), func(i int, args []any) []any {
 		return append(args, pairs[i][0], pairs[i][1])
 	})
 	if err != nil {

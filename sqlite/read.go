@@ -5,13 +5,89 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
+	"math"
 
 	"github.com/sluicehq/sluice"
 )
 
-const eventColumns = "position, id, stream, version, type, source, time, data, metadata, recorded_at"
+// queryer is what reads need of a connection: the reading pool, or the
+// writing connection inside a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// chunkAt reads and decodes the chunk that holds position p.
+func chunkAt(ctx context.Context, q queryer, p sluice.Position) ([]sluice.Event, error) {
+	var first sluice.Position
+	var blob []byte
+	err := q.QueryRowContext(ctx, "SELECT first_position, events FROM chunks WHERE last_position >= ? ORDER BY last_position LIMIT 1", int64(p)).Scan(&first, &blob)
+	if err != nil {
+		return nil, fmt.Errorf("read chunk at %d: %w", p, err)
+	}
+	return decodeChunk(blob, first)
+}
+
+// eventAt reads the event at position p.
+func eventAt(ctx context.Context, q queryer, p sluice.Position) (*sluice.Event, error) {
+	evs, err := chunkAt(ctx, q, p)
+	if err != nil {
+		return nil, err
+	}
+	i := int(p - evs[0].Position)
+	if i < 0 || i >= len(evs) {
+		return nil, fmt.Errorf("read event %d: %w", p, errBadChunk)
+	}
+	return &evs[i], nil
+}
+
+// scanChunks calls fn for each event after position after, in order, until
+// fn returns false or the log ends. Chunks are decoded one at a time as the
+// cursor reaches them.
+func (s *Store) scanChunks(ctx context.Context, q queryer, after sluice.Position, fn func(*sluice.Event) bool) error {
+	rows, err := q.QueryContext(ctx, "SELECT first_position, events FROM chunks WHERE last_position > ? ORDER BY last_position", int64(after))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var first sluice.Position
+		var blob []byte
+		if err := rows.Scan(&first, &blob); err != nil {
+			return err
+		}
+		evs, err := decodeChunk(blob, first)
+		if err != nil {
+			return fmt.Errorf("chunk at %d: %w", first, err)
+		}
+		for i := range evs {
+			if evs[i].Position > after && !fn(&evs[i]) {
+				return nil
+			}
+		}
+	}
+	return rows.Err()
+}
+
+// ReadLog returns events after a position that the filter keeps; see
+// sluice.Log.
+func (s *Store) ReadLog(ctx context.Context, after sluice.Position, f sluice.Filter, limit int) ([]sluice.Event, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	limit = max(limit, 1)
+	out := make([]sluice.Event, 0, min(limit, 1000))
+	err := s.scanChunks(ctx, s.r, after, func(e *sluice.Event) bool {
+		if f.Match(e) {
+			out = append(out, *e)
+		}
+		return len(out) < limit
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	return out, nil
+}
 
 // ReadStream returns events of one stream; see sluice.Log.
 func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStreamOptions) ([]sluice.Event, error) {
@@ -26,76 +102,67 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStr
 	if err != nil {
 		return nil, fmt.Errorf("read stream: %w", err)
 	}
-	q := "SELECT " + eventColumns + " FROM events WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?"
-	from := int64(opts.FromVersion)
+	limit := max(opts.Limit, 1)
+	from := int64(max(opts.FromVersion, 1))
+	// Runs are found by their first version: the run holding from starts at
+	// or before it.
+	q := `SELECT first_version, last_version, chunk FROM stream_runs WHERE stream_id = ?1
+		AND first_version >= coalesce((SELECT max(first_version) FROM stream_runs WHERE stream_id = ?1 AND first_version <= ?2), 0)
+		ORDER BY first_version LIMIT ?3`
 	if opts.Backward {
-		q = "SELECT " + eventColumns + " FROM events WHERE stream_id = ? AND version <= ? ORDER BY version DESC LIMIT ?"
 		if opts.FromVersion == 0 {
-			from = 1<<63 - 1
+			from = math.MaxInt64
 		}
+		q = "SELECT first_version, last_version, chunk FROM stream_runs WHERE stream_id = ?1 AND first_version <= ?2 ORDER BY first_version DESC LIMIT ?3"
 	}
-	events, err := s.query(ctx, opts.Limit, q, id, from, max(opts.Limit, 1))
+	type run struct {
+		first, last uint64
+		chunk       sluice.Position
+	}
+	var runs []run
+	rows, err := s.r.QueryContext(ctx, q, id, from, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read stream: %w", err)
 	}
-	return events, nil
-}
-
-// ReadLog returns events after a position that the filter keeps; see
-// sluice.Log.
-func (s *Store) ReadLog(ctx context.Context, after sluice.Position, f sluice.Filter, limit int) ([]sluice.Event, error) {
-	if err := s.checkOpen(); err != nil {
-		return nil, err
+	for rows.Next() {
+		var r run
+		if err := rows.Scan(&r.first, &r.last, &r.chunk); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read stream: %w", err)
+		}
+		runs = append(runs, r)
 	}
-	var where strings.Builder
-	args := []any{int64(after)}
-	where.WriteString("position > ?")
-	if len(f.Types) > 0 {
-		where.WriteString(" AND type IN (" + strings.TrimSuffix(strings.Repeat("?,", len(f.Types)), ",") + ")")
-		for _, t := range f.Types {
-			args = append(args, t)
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read stream: %w", err)
+	}
+	out := make([]sluice.Event, 0, min(limit, 1000))
+	for _, r := range runs {
+		evs, err := chunkAt(ctx, s.r, r.chunk)
+		if err != nil {
+			return nil, fmt.Errorf("read stream: %w", err)
+		}
+		for i := range evs {
+			j := i
+			if opts.Backward {
+				j = len(evs) - 1 - i
+			}
+			e := &evs[j]
+			inRange := uint64(from) <= e.Version
+			if opts.Backward {
+				inRange = e.Version <= uint64(from)
+			}
+			if e.Stream == name && inRange && len(out) < limit {
+				out = append(out, *e)
+			}
 		}
 	}
-	if f.StreamPrefix != "" {
-		where.WriteString(" AND stream >= ? AND stream < ?")
-		args = append(args, f.StreamPrefix, f.StreamPrefix+prefixEnd)
-	}
-	if f.Category != "" {
-		where.WriteString(" AND (stream = ? OR (stream >= ? AND stream < ?))")
-		args = append(args, f.Category, f.Category+"-", f.Category+"-"+prefixEnd)
-	}
-	args = append(args, max(limit, 1))
-	events, err := s.query(ctx, limit, "SELECT "+eventColumns+" FROM events WHERE "+where.String()+" ORDER BY position LIMIT ?", args...)
-	if err != nil {
-		return nil, fmt.Errorf("read log: %w", err)
-	}
-	return events, nil
+	return out, nil
 }
 
 // prefixEnd follows every string that starts with a prefix p: p+prefixEnd
 // bounds the range of names with that prefix. SQLite compares text byte by
 // byte, and 0xff never occurs in UTF-8. (LIKE would fold ASCII case.)
 const prefixEnd = "\xff"
-
-// query runs an event query and scans its rows.
-func (s *Store) query(ctx context.Context, sizeHint int, q string, args ...any) ([]sluice.Event, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	events := make([]sluice.Event, 0, min(max(sizeHint, 1), 1000))
-	for rows.Next() {
-		var e sluice.Event
-		var recorded int64
-		if err := rows.Scan(&e.Position, &e.ID, &e.Stream, &e.Version, &e.Type, &e.Source, &e.Time, (*[]byte)(&e.Data), (*[]byte)(&e.Metadata), &recorded); err != nil {
-			return nil, err
-		}
-		e.RecordedAt = time.Unix(0, recorded).UTC()
-		events = append(events, e)
-	}
-	return events, rows.Err()
-}
 
 // ListStreams returns streams by name; see sluice.Log.
 func (s *Store) ListStreams(ctx context.Context, prefix, after string, limit int) ([]sluice.StreamInfo, error) {

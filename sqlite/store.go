@@ -48,6 +48,8 @@ type Store struct {
 	head   sluice.Position
 	closed bool
 	ids    idIndex
+	// nextStreamID is the id the next new stream gets.
+	nextStreamID int64
 	stmts  map[string]*sql.Stmt // prepared on w, by SQL text
 }
 
@@ -123,11 +125,11 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	}
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
-	var head sql.NullInt64
-	if err := s.wc.QueryRowContext(ctx, "SELECT max(position) FROM events").Scan(&head); err != nil {
+	err = s.wc.QueryRowContext(ctx, "SELECT (SELECT coalesce(max(last_position), 0) FROM chunks), (SELECT coalesce(max(stream_id), 0) + 1 FROM streams)").
+		Scan(&s.head, &s.nextStreamID)
+	if err != nil {
 		return err
 	}
-	s.head = sluice.Position(head.Int64)
 	return s.loadIDs(ctx)
 }
 
