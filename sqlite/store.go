@@ -40,7 +40,7 @@ type Store struct {
 	lock   *os.File
 	w      *sql.DB   // the writing database: one connection, wc
 	wc     *sql.Conn // held for the store's life; see inTx
-	r      *sql.DB // readers
+	r      *sql.DB   // readers
 	limits sluice.Limits
 	notify sluice.HeadNotifier
 
@@ -50,7 +50,7 @@ type Store struct {
 	ids    idIndex
 	// nextStreamID is the id the next new stream gets.
 	nextStreamID int64
-	stmts  map[string]*sql.Stmt // prepared on w, by SQL text
+	stmts        map[string]*sql.Stmt // prepared on w, by SQL text
 }
 
 var _ sluice.Store = (*Store)(nil)
