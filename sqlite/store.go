@@ -11,8 +11,6 @@ import (
 	"sync"
 	"syscall"
 
-	_ "github.com/mattn/go-sqlite3" // the cgo driver: see docs/decisions.md
-
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/migrate"
 )
@@ -100,12 +98,8 @@ func lockDir(dir string) (*os.File, error) {
 
 func (s *Store) open(ctx context.Context, readers int) error {
 	path := filepath.Join(s.dir, "sluice.db")
-	// WAL with synchronous=FULL fsyncs the WAL at every commit. A larger
-	// auto-checkpoint interval means fewer checkpoints, each writing more
-	// sequentially.
-	params := "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=0&_cache_size=-65536"
 	var err error
-	if s.w, err = sql.Open("sqlite3", "file:"+path+params); err != nil {
+	if s.w, err = sql.Open(driverName, dsn(path, false)); err != nil {
 		return err
 	}
 	s.w.SetMaxOpenConns(1)
@@ -114,13 +108,10 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	if s.wc, err = s.w.Conn(ctx); err != nil {
 		return err
 	}
-	if _, err := s.wc.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 4000"); err != nil {
-		return err
-	}
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	if s.r, err = sql.Open("sqlite3", "file:"+path+params+"&_query_only=1"); err != nil {
+	if s.r, err = sql.Open(driverName, dsn(path, true)); err != nil {
 		return err
 	}
 	s.r.SetMaxOpenConns(readers)

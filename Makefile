@@ -1,0 +1,28 @@
+# sluice — make help lists the targets.
+SHELL := /bin/bash
+SLUICE_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export SLUICE_TEST_POSTGRES
+FUZZTIME ?= 10s
+BENCHTIME ?= 3s
+
+.PHONY: help test lint bench fuzz
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+test: lint ## run every test under the race detector (PostgreSQL from SLUICE_TEST_POSTGRES)
+	go test -race -count=1 ./...
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+bench: ## store benchmarks: embedded and PostgreSQL, with the raw COPY baseline
+	go test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sqlite/ ./postgres/
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s)
+	@for pkg in $$(go list ./...); do \
+	  for f in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
