@@ -14,7 +14,7 @@ test: lint ## run every test under the race detector (PostgreSQL from SLUICE_TES
 	go test -race -count=1 ./...
 
 lint: ## gofmt and go vet
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
 bench: ## store benchmarks: embedded and PostgreSQL, with the raw COPY baseline

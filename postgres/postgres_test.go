@@ -324,6 +324,7 @@ func TestStore_Read(t *testing.T) {
 		}{
 			{0, sluice.Filter{}, 100, "1,2,3,4,5,6,7"},
 			{2, sluice.Filter{}, 2, "3,4"},
+			{2, sluice.Filter{}, 0, "3"}, // a limit counts as at least 1
 			{0, sluice.Filter{Types: []string{"b"}}, 100, "2,5"},
 			{0, sluice.Filter{StreamPrefix: "order-"}, 100, "1,2,3"},
 			{0, sluice.Filter{StreamPrefix: "o%"}, 100, "5"},

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -17,17 +16,11 @@ const (
 	selectHead   = "SELECT position FROM log_head"
 )
 
-// errLimit is the answer to a read asking for fewer than one row.
-var errLimit = errors.New("limit must be at least 1")
-
 // ReadStream returns events of one stream, sluice.ErrStreamNotFound when it
-// has none.
+// has none. A Limit below 1 counts as 1, as in every backend.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts sluice.ReadStreamOptions) ([]sluice.Event, error) {
 	if err := s.checkOpen("read stream"); err != nil {
 		return nil, err
-	}
-	if opts.Limit < 1 {
-		return nil, fmt.Errorf("read stream: %w", errLimit)
 	}
 	q := selectEvents + " WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3"
 	from := toInt64(opts.FromVersion)
@@ -37,7 +30,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts sluice.ReadS
 			from = math.MaxInt64
 		}
 	}
-	events, err := s.queryEvents(ctx, q, stream, from, opts.Limit)
+	events, err := s.queryEvents(ctx, q, stream, from, max(opts.Limit, 1))
 	if err == nil && len(events) == 0 {
 		err = s.streamExists(ctx, stream)
 	}
@@ -54,22 +47,19 @@ func (s *Store) streamExists(ctx context.Context, stream string) error {
 		return err
 	}
 	if !exists {
-		return sluice.ErrStreamNotFound
+		return fmt.Errorf("stream %q: %w", stream, sluice.ErrStreamNotFound)
 	}
 	return nil
 }
 
-// ReadLog returns up to limit events after position after that f keeps, in
-// position order. The filter is applied by the database.
+// ReadLog returns up to limit events (at least 1) after position after that
+// f keeps, in position order. The filter is applied by the database.
 func (s *Store) ReadLog(ctx context.Context, after sluice.Position, f sluice.Filter, limit int) ([]sluice.Event, error) {
 	if err := s.checkOpen("read log"); err != nil {
 		return nil, err
 	}
-	if limit < 1 {
-		return nil, fmt.Errorf("read log: %w", errLimit)
-	}
 	where, args := filterSQL(f, toInt64(uint64(after)))
-	args = append(args, limit)
+	args = append(args, max(limit, 1))
 	q := fmt.Sprintf("%s WHERE %s ORDER BY position LIMIT $%d", selectEvents, where, len(args))
 	events, err := s.queryEvents(ctx, q, args...)
 	if err != nil {
@@ -126,18 +116,15 @@ func readEvent(row pgx.CollectableRow) (sluice.Event, error) {
 	return e, err
 }
 
-// ListStreams returns up to limit streams whose names start with prefix and
-// sort after the name after, in byte order of their names.
+// ListStreams returns up to limit streams (at least 1) whose names start
+// with prefix and sort after the name after, in byte order of their names.
 func (s *Store) ListStreams(ctx context.Context, prefix, after string, limit int) ([]sluice.StreamInfo, error) {
 	if err := s.checkOpen("list streams"); err != nil {
 		return nil, err
 	}
-	if limit < 1 {
-		return nil, fmt.Errorf("list streams: %w", errLimit)
-	}
 	rows, _ := s.pool.Query(ctx, `SELECT stream, version, last_position FROM streams
 		WHERE stream LIKE $1 ESCAPE '\' AND stream > $2 ORDER BY stream LIMIT $3`,
-		likePrefix(prefix), after, limit) // CollectRows reports Query's error
+		likePrefix(prefix), after, max(limit, 1)) // CollectRows reports Query's error
 	infos, err := pgx.CollectRows(rows, readStreamInfo)
 	if err != nil {
 		return nil, s.fail("list streams", err)

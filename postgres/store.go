@@ -85,9 +85,9 @@ type Store struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
-	stop      context.CancelFunc // stops the listener; its context is done once closed
-	done      context.Context
-	listening chan struct{} // closed when the listener has returned
+	done      context.Context    // done once Close is called: stops the listener, wakes waiters
+	stop      context.CancelFunc // makes done done
+	listening chan struct{}      // closed when the listener has returned
 }
 
 var _ sluice.Store = (*Store)(nil)
@@ -191,6 +191,9 @@ func (s *Store) fail(op string, err error) error {
 func unavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if pgErr.Code == "57014" { // query_canceled: a timeout or the caller
+			return false
+		}
 		switch pgErr.Code[:min(2, len(pgErr.Code))] {
 		case "08", // connection exception
 			"53", // insufficient resources: disk full, out of memory, too many connections
