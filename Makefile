@@ -18,7 +18,7 @@ lint: ## gofmt and go vet
 	go vet ./...
 
 bench: ## store benchmarks: embedded and PostgreSQL, with the raw COPY baseline
-	go test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sqlite/ ./postgres/
+	go test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) . ./sqlite/ ./postgres/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 	@for pkg in $$(go list ./...); do \

@@ -1,7 +1,6 @@
 package sluice
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -95,10 +94,10 @@ func checkEvent(i int, e *Event, maxBytes int) error {
 	if len(e.Data) == 0 {
 		return fail("data", "is required")
 	}
-	if !json.Valid(e.Data) {
+	if !validJSON(e.Data) {
 		return fail("data", "is not valid JSON")
 	}
-	if len(e.Metadata) > 0 && (!json.Valid(e.Metadata) || firstByte(e.Metadata) != '{') {
+	if len(e.Metadata) > 0 && (!validJSON(e.Metadata) || firstByte(e.Metadata) != '{') {
 		return fail("metadata", "must be a JSON object")
 	}
 	if e.ID == "" {
