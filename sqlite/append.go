@@ -53,6 +53,11 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	}
 	results := make([]sluice.AppendResult, len(reqs))
 	flush := false
+	// The driver runs a statement with a cancellable context on a goroutine
+	// of its own and waits for it; under load, each handoff waits for the
+	// scheduler behind every runnable goroutine. SQLite statements do not
+	// block (busy_timeout bounds lock waits), so the commit runs inline.
+	ctx = context.WithoutCancel(ctx)
 	err := s.inTx(ctx, func(tx *sql.Conn) error {
 		if err := s.load(ctx, tx, c, reqs); err != nil {
 			return err
