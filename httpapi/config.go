@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Role is what a key may do.
+type Role string
+
+// The roles, from least to most.
+const (
+	// RoleWrite may ingest only; such a key may live in a browser.
+	RoleWrite Role = "write"
+	// RoleRead may read and subscribe.
+	RoleRead Role = "read"
+	// RoleAdmin may do everything.
+	RoleAdmin Role = "admin"
+)
+
+// Key is an API key.
+type Key struct {
+	// Name identifies the key in logs and metrics, and is the default source
+	// of the events it sends. Required.
+	Name string `yaml:"name"`
+	// Secret is what clients send (Bearer, Basic user name, or ?key=).
+	// Required, at least 16 characters.
+	Secret string `yaml:"secret"`
+	// Role is write, read or admin. Required.
+	Role Role `yaml:"role"`
+	// Origins, when set, are the browser origins allowed to use the key
+	// (CORS); "*" allows any. Default: none (no browser use).
+	Origins []string `yaml:"origins"`
+	// Types, when set, are the event types the key may send. Default: any.
+	Types []string `yaml:"types"`
+}
+
+// Limits bound what one request may carry and how fast a key may send.
+type Limits struct {
+	// MaxBodyBytes bounds a request body as sent. Default 10 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxDecompressedBytes bounds a gzip body once decompressed. Default
+	// 10 MiB.
+	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
+	// MaxEventBytes bounds one event. Default 1 MiB.
+	MaxEventBytes int `yaml:"max_event_bytes"`
+	// MaxEvents bounds the events of one request. Default 10000.
+	MaxEvents int `yaml:"max_events"`
+	// RatePerKey is the sustained requests per second one key may send
+	// (token bucket); 0 means no limit. Default 0.
+	RatePerKey float64 `yaml:"rate_per_key"`
+	// RateBurst is the bucket's size. Default 2 × RatePerKey, at least 1.
+	RateBurst int `yaml:"rate_burst"`
+	// MaxPageSize bounds limit= on reads. Default 1000.
+	MaxPageSize int `yaml:"max_page_size"`
+}
+
+// Config configures the edge.
+type Config struct {
+	// Keys are the API keys. At least one is required.
+	Keys []Key `yaml:"keys"`
+	// Limits bound requests. Zero fields take their defaults.
+	Limits Limits `yaml:"limits"`
+	// OpenMetrics serves /metrics without a key. Default false.
+	OpenMetrics bool `yaml:"open_metrics"`
+	// RetryAfter is what 503 and 429 answers tell clients to wait.
+	// Default 1s.
+	RetryAfter time.Duration `yaml:"retry_after"`
+}
+
+// WithDefaults returns the configuration with zero fields at their
+// defaults.
+func (c Config) WithDefaults() Config {
+	l := &c.Limits
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 10 << 20
+	}
+	if l.MaxDecompressedBytes <= 0 {
+		l.MaxDecompressedBytes = 10 << 20
+	}
+	if l.MaxEventBytes <= 0 {
+		l.MaxEventBytes = 1 << 20
+	}
+	if l.MaxEvents <= 0 {
+		l.MaxEvents = 10_000
+	}
+	if l.RateBurst <= 0 {
+		l.RateBurst = max(1, int(2*l.RatePerKey))
+	}
+	if l.MaxPageSize <= 0 {
+		l.MaxPageSize = 1000
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = time.Second
+	}
+	return c
+}
+
+// Validate returns every problem of the configuration at once, each with
+// its field's path.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Keys) == 0 {
+		errs = append(errs, errors.New("keys: at least one key is required"))
+	}
+	names, secrets := map[string]bool{}, map[string]bool{}
+	for i, k := range c.Keys {
+		at := fmt.Sprintf("keys[%d]", i)
+		if k.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: required", at))
+		} else if names[k.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", at, k.Name))
+		}
+		names[k.Name] = true
+		if len(k.Secret) < 16 {
+			errs = append(errs, fmt.Errorf("%s.secret: at least 16 characters", at))
+		} else if secrets[k.Secret] {
+			errs = append(errs, fmt.Errorf("%s.secret: the same secret is used twice", at))
+		}
+		secrets[k.Secret] = true
+		switch k.Role {
+		case RoleWrite, RoleRead, RoleAdmin:
+		default:
+			errs = append(errs, fmt.Errorf("%s.role: %q is not write, read or admin", at, k.Role))
+		}
+	}
+	l := c.Limits
+	for _, f := range []struct {
+		path string
+		neg  bool
+	}{
+		{"limits.max_body_bytes", l.MaxBodyBytes < 0},
+		{"limits.max_decompressed_bytes", l.MaxDecompressedBytes < 0},
+		{"limits.max_event_bytes", l.MaxEventBytes < 0},
+		{"limits.max_events", l.MaxEvents < 0},
+		{"limits.rate_per_key", l.RatePerKey < 0},
+		{"limits.rate_burst", l.RateBurst < 0},
+		{"limits.max_page_size", l.MaxPageSize < 0},
+		{"retry_after", c.RetryAfter < 0},
+	} {
+		if f.neg {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", f.path))
+		}
+	}
+	return errors.Join(errs...)
+}
