@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,10 +58,24 @@ type Writer struct {
 	bytes  int // queued and in flight
 	closed bool
 
+	observe atomic.Pointer[func(CommitStats)]
+
 	wake chan struct{} // a submit happened (capacity 1)
 	stop chan struct{} // Close was called
 	done chan struct{} // the commit loop has returned
 }
+
+// CommitStats describes one commit of the writer.
+type CommitStats struct {
+	Requests int
+	Events   int
+	Took     time.Duration
+	Err      error
+}
+
+// Observe makes the writer call fn after every commit, from its commit
+// loop (fn must be quick): metrics hang on it.
+func (w *Writer) Observe(fn func(CommitStats)) { w.observe.Store(&fn) }
 
 // Ticket follows one submitted request to its commit.
 type Ticket struct {
@@ -211,10 +226,23 @@ func (w *Writer) commit(batch []*Ticket) {
 		reqs[i] = t.req
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.CommitTimeout)
+	start := time.Now()
 	results, err := w.log.Append(ctx, reqs)
+	took := time.Since(start)
 	cancel()
 
 	events, bytes := 0, 0
+	for _, t := range batch {
+		events += t.events
+		bytes += t.bytes
+	}
+	w.mu.Lock() // out of the depth, and observed, before anyone hears of the commit
+	w.events -= events
+	w.bytes -= bytes
+	w.mu.Unlock()
+	if fn := w.observe.Load(); fn != nil {
+		(*fn)(CommitStats{Requests: len(batch), Events: events, Took: took, Err: err})
+	}
 	for i, t := range batch {
 		if err != nil {
 			t.err = err
@@ -223,12 +251,6 @@ func (w *Writer) commit(batch []*Ticket) {
 			t.err = results[i].Err
 		}
 		t.req = AppendRequest{} // the events are stored; free them
-		events += t.events
-		bytes += t.bytes
 		close(t.done)
 	}
-	w.mu.Lock()
-	w.events -= events
-	w.bytes -= bytes
-	w.mu.Unlock()
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -34,6 +35,11 @@ type Key struct {
 	Origins []string `yaml:"origins"`
 	// Types, when set, are the event types the key may send. Default: any.
 	Types []string `yaml:"types"`
+	// Rate is the sustained requests per second the key may send (token
+	// bucket). Default limits.rate_per_key.
+	Rate float64 `yaml:"rate"`
+	// Burst is the key's bucket size. Default limits.rate_burst.
+	Burst int `yaml:"burst"`
 }
 
 // Limits bound what one request may carry and how fast a key may send.
@@ -47,10 +53,12 @@ type Limits struct {
 	MaxEventBytes int `yaml:"max_event_bytes"`
 	// MaxEvents bounds the events of one request. Default 10000.
 	MaxEvents int `yaml:"max_events"`
-	// RatePerKey is the sustained requests per second one key may send
-	// (token bucket); 0 means no limit. Default 0.
+	// RatePerKey is the sustained requests per second a key may send
+	// (token bucket) unless the key sets its own rate; 0 means no limit.
+	// Default 0.
 	RatePerKey float64 `yaml:"rate_per_key"`
-	// RateBurst is the bucket's size. Default 2 × RatePerKey, at least 1.
+	// RateBurst is a bucket's size unless the key sets its own. Default
+	// 2 × the rate, at least 1.
 	RateBurst int `yaml:"rate_burst"`
 	// MaxPageSize bounds limit= on reads. Default 1000.
 	MaxPageSize int `yaml:"max_page_size"`
@@ -72,6 +80,7 @@ type Config struct {
 // WithDefaults returns the configuration with zero fields at their
 // defaults.
 func (c Config) WithDefaults() Config {
+	c.Keys = slices.Clone(c.Keys)
 	l := &c.Limits
 	if l.MaxBodyBytes <= 0 {
 		l.MaxBodyBytes = 10 << 20
@@ -85,8 +94,17 @@ func (c Config) WithDefaults() Config {
 	if l.MaxEvents <= 0 {
 		l.MaxEvents = 10_000
 	}
-	if l.RateBurst <= 0 {
-		l.RateBurst = max(1, int(2*l.RatePerKey))
+	for i := range c.Keys {
+		k := &c.Keys[i]
+		if k.Rate <= 0 {
+			k.Rate = l.RatePerKey
+		}
+		if k.Burst <= 0 {
+			k.Burst = l.RateBurst
+		}
+		if k.Burst <= 0 {
+			k.Burst = max(1, int(2*k.Rate))
+		}
 	}
 	if l.MaxPageSize <= 0 {
 		l.MaxPageSize = 1000
@@ -119,6 +137,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.secret: the same secret is used twice", at))
 		}
 		secrets[k.Secret] = true
+		if k.Rate < 0 || k.Burst < 0 {
+			errs = append(errs, fmt.Errorf("%s: rate and burst must not be negative", at))
+		}
 		switch k.Role {
 		case RoleWrite, RoleRead, RoleAdmin:
 		default:

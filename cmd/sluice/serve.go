@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/postgres"
+	"github.com/sluicehq/sluice/sqlite"
+)
+
+const serveUsage = `Usage: sluice serve [--listen ADDR] [--data DIR] [--store URL] [--config FILE]
+
+Runs the HTTP API over the event log.
+
+  --listen ADDR   the address to listen on; port 0 picks a free one
+                  (SLUICE_LISTEN; default 127.0.0.1:7070)
+  --data DIR      the directory of the embedded store and of generated keys
+                  (SLUICE_DATA; default ./sluice-data)
+  --store URL     a postgres:// or postgresql:// URL selects PostgreSQL;
+                  empty selects the embedded store (SLUICE_STORE; default "")
+  --config FILE   the YAML configuration file (SLUICE_CONFIG; default none)
+
+A flag beats its environment variable, which beats the configuration file,
+which beats the default. Every value of the file can be set by a variable:
+SLUICE_ and its path in upper case joined by _, such as
+SLUICE_HTTP_LIMITS_MAX_BODY_BYTES; see docs/configuration.md.
+
+Keys: SLUICE_ADMIN_KEY and SLUICE_WRITE_KEY define a key named admin (role
+admin) and one named write (role write). With no key configured at all, the
+first start creates both, keeps them in DIR/keys.yaml and prints them once.
+
+SIGTERM or SIGINT shuts down gracefully: /readyz answers 503, the listener
+closes, requests in flight finish, queued events are committed, the store is
+closed. A second signal stops at once.
+`
+
+// Timeouts of the HTTP server, against clients that send slowly
+// (slowloris) or hold connections open. There is no write timeout: reads
+// that wait for new events may last long, and bound their own waits.
+const (
+	// readHeaderTimeout bounds reading a request's headers.
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout bounds reading a whole request, body included: a 10 MiB
+	// body at 175 kB/s.
+	readTimeout = 60 * time.Second
+	// idleTimeout bounds how long a kept-alive connection waits for its
+	// next request.
+	idleTimeout = 120 * time.Second
+	// maxHeaderBytes bounds a request's headers.
+	maxHeaderBytes = 64 << 10
+)
+
+// ServeCommand is "sluice serve".
+type ServeCommand struct{ *Main }
+
+// Run serves the HTTP API until ctx is done or a SIGTERM or SIGINT comes,
+// then shuts down gracefully.
+func (c *ServeCommand) Run(ctx context.Context, args []string) error {
+	cfg, err := c.config(args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(c.Stderr)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer ln.Close()
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	w := sluice.NewWriter(store, cfg.writerOptions())
+	api, err := c.newAPI(store, w, cfg, log)
+	if err == nil {
+		err = serve(ctx, stop, ln, api, cfg, log)
+	}
+	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store))
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// config assembles the configuration: a flag beats its environment
+// variable, which beats the file, which beats the default.
+func (c *ServeCommand) config(args []string) (Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	def := DefaultConfig()
+	listen := fs.String("listen", def.Listen, "")
+	data := fs.String("data", def.Data, "")
+	store := fs.String("store", def.Store, "")
+	file := fs.String("config", "", "")
+	if err := c.parseFlags(fs, args, serveUsage); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, usageErrorf("serve: unexpected argument %q; see 'sluice help serve'", fs.Arg(0))
+	}
+	if !flagSet(fs, "config") {
+		*file, _ = c.LookupEnv("SLUICE_CONFIG")
+	}
+	cfg, err := LoadConfig(*file, c.LookupEnv)
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "data":
+			cfg.Data = *data
+		case "store":
+			cfg.Store = *store
+		}
+	})
+	if problems := append(unjoin(err), unjoin(cfg.Validate())...); len(problems) > 0 {
+		return Config{}, invalidConfig(problems)
+	}
+	return cfg, nil
+}
+
+// flagSet reports whether the flag name was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// invalidConfig is the error of a configuration with problems, one a line.
+func invalidConfig(problems []error) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration, %d problem(s):", len(problems))
+	for _, p := range problems {
+		b.WriteString("\n  " + p.Error())
+	}
+	return errors.New(b.String())
+}
+
+// newAPI returns the HTTP API over store and w, with the configured keys,
+// or else the generated ones.
+func (c *ServeCommand) newAPI(store sluice.Store, w *sluice.Writer, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
+	if len(cfg.HTTP.Keys) == 0 {
+		keys, err := generatedKeys(cfg.Data, c.Stderr)
+		if err != nil {
+			return nil, err
+		}
+		cfg.HTTP.Keys = keys
+	}
+	api, err := httpapi.New(store, w, cfg.HTTP, log)
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	return api, nil
+}
+
+// serve answers requests on ln with api until ctx is done (or serving
+// fails), then drains: /readyz answers 503, the listener closes and
+// requests in flight finish. stop restores the signals' default, so that a
+// second one kills.
+func serve(ctx context.Context, stop func(), ln net.Listener, api *httpapi.Server, cfg Config, log *slog.Logger) error {
+	hs := newHTTPServer(api, log)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("listening", append([]any{"addr", ln.Addr().String()}, storeAttrs(cfg)...)...)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		serveErr = fmt.Errorf("serve: %w", err)
+	}
+	stop()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	api.Drain()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+		return errors.Join(serveErr, fmt.Errorf("shutdown: requests in flight: %w", err))
+	}
+	return serveErr
+}
+
+// newHTTPServer returns the HTTP server of h, with its timeouts; its own
+// errors (such as TLS handshakes) are logged as warnings.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// openStore opens the store that cfg selects.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store, error) {
+	if cfg.Store != "" {
+		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Store, Schema: cfg.PostgresSchema, Limits: cfg.limits(), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits()})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// storeAttrs describe the store for the logs, without the URL's secrets.
+func storeAttrs(cfg Config) []any {
+	if cfg.Store == "" {
+		return []any{"store", "sqlite", "data", cfg.Data}
+	}
+	schema := cfg.PostgresSchema
+	if schema == "" {
+		schema = postgres.DefaultSchema
+	}
+	return []any{"store", "postgres", "schema", schema}
+}
+
+// closeWriter commits the queued events and stops the writer, waiting at
+// most timeout.
+func closeWriter(w *sluice.Writer, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// closeStore closes the store.
+func closeStore(s sluice.Store) error {
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("shutdown: close store: %w", err)
+	}
+	return nil
+}
+
+// newLogger logs to w: as text when w is a terminal, as JSON otherwise.
+func newLogger(w io.Writer) *slog.Logger {
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,356 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ingestAnswer is the answer of POST /v1/events.
+type ingestAnswer struct {
+	Accepted   int             `json:"accepted"`
+	Duplicates int             `json:"duplicates"`
+	Rejected   []EventProblem  `json:"rejected"`
+	Position   sluice.Position `json:"position,omitempty"`
+}
+
+// ingest is POST /v1/events.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	async := false
+	switch q.Get("ack") {
+	case "", "durable":
+	case "async":
+		async = true
+	default:
+		writeProblem(w, problemf(http.StatusBadRequest, "invalid_parameter", `ack must be "durable" or "async"`))
+		return
+	}
+	atomic, p := boolParam(q, "atomic")
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	items, p := DecodeIngest(r, s.cfg.Limits)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if p := s.stamp(r, items); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	valid, rejected := Validate(items, s.cfg.Limits)
+	s.metrics.events.WithLabelValues("rejected").Add(float64(len(rejected)))
+	if len(rejected) > 0 && (atomic || len(valid) == 0) {
+		p := problemf(http.StatusBadRequest, "invalid_events", strconv.Itoa(len(rejected))+" of "+strconv.Itoa(len(items))+" events are invalid; nothing was stored")
+		p.Errors = rejected
+		writeProblem(w, p)
+		return
+	}
+	answer := ingestAnswer{Rejected: rejected}
+	if answer.Rejected == nil {
+		answer.Rejected = []EventProblem{}
+	}
+	t, err := s.writer.Submit(sluice.AppendRequest{Events: valid})
+	if err != nil {
+		writeProblem(w, s.storeProblem(err))
+		return
+	}
+	if async {
+		answer.Accepted = len(valid)
+		s.metrics.events.WithLabelValues("accepted").Add(float64(len(valid)))
+		writeJSON(w, http.StatusAccepted, answer)
+		return
+	}
+	res, err := t.Wait(r.Context())
+	if err != nil {
+		writeProblem(w, s.storeProblem(err))
+		return
+	}
+	for _, a := range res.Events {
+		if a.Duplicate {
+			answer.Duplicates++
+		} else {
+			answer.Accepted++
+		}
+	}
+	answer.Position = res.Position()
+	s.metrics.events.WithLabelValues("accepted").Add(float64(answer.Accepted))
+	s.metrics.events.WithLabelValues("duplicate").Add(float64(answer.Duplicates))
+	writeJSON(w, http.StatusOK, answer)
+}
+
+// stamp fills in what the server adds to each decoded event: the key's name
+// as the default source, and received_at in the metadata. It refuses the
+// request when the key may not send one of the types.
+func (s *Server) stamp(r *http.Request, items []Item) *Problem {
+	ks := keyFrom(r)
+	received := strconv.Quote(time.Now().UTC().Format(time.RFC3339Nano))
+	for i := range items {
+		e := &items[i].Event
+		if items[i].Err != nil {
+			continue
+		}
+		if len(ks.Types) > 0 && !slices.Contains(ks.Types, e.Type) {
+			p := problemf(http.StatusForbidden, "type_not_allowed", "key "+ks.Name+" may not send events of type "+strconv.Quote(e.Type))
+			p.Errors = []EventProblem{{Index: i, ID: e.ID, Path: "/type", Message: "type not allowed for this key"}}
+			return p
+		}
+		if e.Source == "" {
+			e.Source = ks.Name
+		}
+		e.Metadata = withMember(e.Metadata, "received_at", received)
+	}
+	return nil
+}
+
+// withMember returns the JSON object obj (nil: {}) with the member
+// "name": value appended; value is JSON. Appended last, it is the one that
+// JSON readers keep if the client sent the same name.
+func withMember(obj json.RawMessage, name, value string) json.RawMessage {
+	member := strconv.Quote(name) + ":" + value
+	trimmed := strings.TrimRight(string(obj), " \t\r\n")
+	if !strings.HasSuffix(trimmed, "}") { // none, or not an object: Validate reports the latter
+		if len(strings.TrimSpace(trimmed)) == 0 {
+			return json.RawMessage("{" + member + "}")
+		}
+		return obj
+	}
+	body := strings.TrimSpace(trimmed[strings.IndexByte(trimmed, '{')+1 : len(trimmed)-1])
+	if body == "" {
+		return json.RawMessage("{" + member + "}")
+	}
+	return json.RawMessage(trimmed[:len(trimmed)-1] + "," + member + "}")
+}
+
+// appendAnswer is the answer of POST /v1/streams/{stream}/events.
+type appendAnswer struct {
+	Position   sluice.Position `json:"position"`
+	Version    uint64          `json:"version"`
+	Duplicates int             `json:"duplicates"`
+}
+
+// appendStream is POST /v1/streams/{stream}/events: all or nothing, under
+// an expected version.
+func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
+	stream := r.PathValue("stream")
+	expected, err := sluice.ParseExpectedVersion(r.URL.Query().Get("expected_version"))
+	if err != nil {
+		writeProblem(w, problemf(http.StatusBadRequest, "invalid_parameter", "expected_version: "+err.Error()))
+		return
+	}
+	items, p := DecodeStreamAppend(r, s.cfg.Limits)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	for i := range items {
+		e := &items[i].Event
+		if items[i].Err == nil && e.Stream != "" && e.Stream != stream {
+			items[i].Err = &EventProblem{Index: i, ID: e.ID, Path: "/stream", Message: "is " + strconv.Quote(e.Stream) + " in an append to stream " + strconv.Quote(stream)}
+		}
+		e.Stream = stream
+	}
+	if p := s.stamp(r, items); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	valid, rejected := Validate(items, s.cfg.Limits)
+	if len(rejected) > 0 {
+		s.metrics.events.WithLabelValues("rejected").Add(float64(len(rejected)))
+		p := problemf(http.StatusBadRequest, "invalid_events", strconv.Itoa(len(rejected))+" of "+strconv.Itoa(len(items))+" events are invalid; nothing was stored")
+		p.Errors = rejected
+		writeProblem(w, p)
+		return
+	}
+	res, err := s.writer.Append(r.Context(), sluice.AppendRequest{Stream: stream, Expected: expected, Events: valid})
+	if err != nil {
+		writeProblem(w, s.storeProblem(err))
+		return
+	}
+	answer := appendAnswer{Position: res.Position()}
+	for _, a := range res.Events {
+		answer.Version = max(answer.Version, a.Version)
+		if a.Duplicate {
+			answer.Duplicates++
+		}
+	}
+	s.metrics.events.WithLabelValues("accepted").Add(float64(len(res.Events) - answer.Duplicates))
+	s.metrics.events.WithLabelValues("duplicate").Add(float64(answer.Duplicates))
+	writeJSON(w, http.StatusCreated, answer)
+}
+
+// eventsPage is a page of events; Next, when set, is the URL of the next
+// page.
+type eventsPage struct {
+	Events []sluice.Event `json:"events"`
+	Next   *string        `json:"next"`
+}
+
+// readStream is GET /v1/streams/{stream}/events.
+func (s *Server) readStream(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, p := s.limitParam(q)
+	if p == nil {
+		var from uint64
+		from, p = uintParam(q, "from_version")
+		opts := sluice.ReadStreamOptions{FromVersion: from, Limit: limit}
+		switch q.Get("direction") {
+		case "", "forward":
+		case "backward":
+			opts.Backward = true
+		default:
+			p = problemf(http.StatusBadRequest, "invalid_parameter", `direction must be "forward" or "backward"`)
+		}
+		if p == nil {
+			s.serveStream(w, r, opts)
+			return
+		}
+	}
+	writeProblem(w, p)
+}
+
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, opts sluice.ReadStreamOptions) {
+	evs, err := s.store.ReadStream(r.Context(), r.PathValue("stream"), opts)
+	if err != nil {
+		writeProblem(w, s.storeProblem(err))
+		return
+	}
+	page := eventsPage{Events: evs}
+	q := r.URL.Query()
+	switch {
+	case !opts.Backward && len(evs) > 0:
+		q.Set("from_version", strconv.FormatUint(evs[len(evs)-1].Version+1, 10))
+		page.Next = nextURL(r, q)
+	case !opts.Backward:
+		page.Next = nextURL(r, q) // nothing yet: the same page, later
+	case len(evs) == opts.Limit && evs[len(evs)-1].Version > 1:
+		q.Set("from_version", strconv.FormatUint(evs[len(evs)-1].Version-1, 10))
+		page.Next = nextURL(r, q)
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func nextURL(r *http.Request, q url.Values) *string {
+	u := r.URL.Path + "?" + q.Encode()
+	return &u
+}
+
+// listStreams is GET /v1/streams.
+func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, p := s.limitParam(q)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	streams, err := s.store.ListStreams(r.Context(), q.Get("prefix"), q.Get("after"), limit)
+	if err != nil {
+		writeProblem(w, s.storeProblem(err))
+		return
+	}
+	page := struct {
+		Streams []sluice.StreamInfo `json:"streams"`
+		Next    *string             `json:"next"`
+	}{Streams: streams}
+	if page.Streams == nil {
+		page.Streams = []sluice.StreamInfo{}
+	}
+	if len(streams) == limit {
+		q.Set("after", streams[len(streams)-1].Stream)
+		page.Next = nextURL(r, q)
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// readLog is GET /v1/events.
+func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, p := s.limitParam(q)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	after, p := uintParam(q, "after")
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	f := filterParams(q)
+	evs, err := s.store.ReadLog(r.Context(), sluice.Position(after), f, limit)
+	if err != nil {
+		writeProblem(w, s.storeProblem(err))
+		return
+	}
+	next := sluice.Position(after)
+	if len(evs) > 0 {
+		next = evs[len(evs)-1].Position
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Events    []sluice.Event  `json:"events"`
+		NextAfter sluice.Position `json:"next_after"`
+	}{evs, next})
+}
+
+// filterParams reads type=a,b, stream_prefix= and category=.
+func filterParams(q url.Values) sluice.Filter {
+	var f sluice.Filter
+	for _, v := range q["type"] {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				f.Types = append(f.Types, t)
+			}
+		}
+	}
+	f.StreamPrefix = q.Get("stream_prefix")
+	f.Category = q.Get("category")
+	return f
+}
+
+// limitParam reads limit=, default 100, at most MaxPageSize.
+func (s *Server) limitParam(q url.Values) (int, *Problem) {
+	if q.Get("limit") == "" {
+		return min(100, s.cfg.Limits.MaxPageSize), nil
+	}
+	n, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || n < 1 || n > s.cfg.Limits.MaxPageSize {
+		return 0, problemf(http.StatusBadRequest, "invalid_parameter", "limit must be 1 to "+strconv.Itoa(s.cfg.Limits.MaxPageSize))
+	}
+	return n, nil
+}
+
+func uintParam(q url.Values, name string) (uint64, *Problem) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, problemf(http.StatusBadRequest, "invalid_parameter", name+" must be a whole number")
+	}
+	return n, nil
+}
+
+func boolParam(q url.Values, name string) (bool, *Problem) {
+	switch q.Get(name) {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	}
+	return false, problemf(http.StatusBadRequest, "invalid_parameter", name+" must be true or false")
+}

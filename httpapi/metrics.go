@@ -1,0 +1,102 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice"
+)
+
+// metrics are the edge's Prometheus metrics, in a registry of the server's
+// own.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec   // route, code
+	latency  *prometheus.HistogramVec // route
+	events   *prometheus.CounterVec   // outcome: accepted, duplicate, rejected
+	commits  prometheus.Histogram     // events per commit
+	commitS  prometheus.Histogram     // seconds per commit
+	failures prometheus.Counter       // failed commits
+}
+
+func newMetrics(store sluice.Store, writer *sluice.Writer) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"route"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_events_total", Help: "Events received, by outcome: accepted, duplicate, rejected."}, []string{"outcome"}),
+		commits: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_commit_events", Help: "Events per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
+		commitS: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_commit_duration_seconds", Help: "Time per group commit.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_commit_failures_total", Help: "Group commits that failed."}),
+	}
+	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_writer_queue_events", Help: "Events queued or in the commit in flight."}, func() float64 {
+		events, _ := writer.Depth()
+		return float64(events)
+	})
+	head := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_log_head_position", Help: "The highest committed position."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h, _ := store.Head(ctx)
+		return float64(h)
+	})
+	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, queue, head)
+	for _, outcome := range []string{"accepted", "duplicate", "rejected"} {
+		m.events.WithLabelValues(outcome)
+	}
+	writer.Observe(m.observeCommit)
+	return m
+}
+
+func (m *metrics) observeCommit(c sluice.CommitStats) {
+	if c.Err != nil {
+		m.failures.Inc()
+		return
+	}
+	m.commits.Observe(float64(c.Events))
+	m.commitS.Observe(c.Took.Seconds())
+}
+
+// statusRecorder keeps the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flushing SSE).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// instrument counts and times the requests of a route.
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	latency := s.metrics.latency.WithLabelValues(route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		latency.Observe(time.Since(start).Seconds())
+		if rec.code == 0 {
+			rec.code = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+	})
+}

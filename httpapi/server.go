@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Server is the HTTP API of one sluice process.
+type Server struct {
+	store    sluice.Store
+	writer   *sluice.Writer
+	cfg      Config
+	log      *slog.Logger
+	keys     *keyring
+	metrics  *metrics
+	mux      *http.ServeMux
+	draining atomic.Bool
+}
+
+// New builds the API over store and writer. cfg is validated (all problems
+// at once) and completed with defaults.
+func New(store sluice.Store, writer *sluice.Writer, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{store: store, writer: writer, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux()}
+	s.metrics = newMetrics(store, writer)
+	s.routes()
+	return s, nil
+}
+
+// Drain makes /readyz answer 503, so that load balancers stop sending
+// before the process shuts down.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) routes() {
+	ingest, read := RoleWrite, RoleRead
+	s.handle("GET /healthz", "healthz", "", s.healthz)
+	s.handle("GET /readyz", "readyz", "", s.readyz)
+	metricsRole := read
+	if s.cfg.OpenMetrics {
+		metricsRole = ""
+	}
+	s.handle("GET /metrics", "metrics", metricsRole, promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP)
+	s.handle("POST /v1/events", "ingest", ingest, s.ingest)
+	s.handle("POST /v1/streams/{stream}/events", "append", ingest, s.appendStream)
+	s.handle("GET /v1/streams/{stream}/events", "read_stream", read, s.readStream)
+	s.handle("GET /v1/streams", "list_streams", read, s.listStreams)
+	s.handle("GET /v1/events", "read_log", read, s.readLog)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, problemf(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
+	})
+}
+
+// handle registers h for pattern behind the key check for role ("": no key
+// needed), CORS, and the request metrics labelled route.
+func (s *Server) handle(pattern, route string, role Role, h http.HandlerFunc) {
+	s.mux.Handle(pattern, s.instrument(route, s.authorize(role, h)))
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		s.preflight(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz is 503 while draining or while the store cannot be reached.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeProblem(w, s.unavailable("draining", "the server is shutting down"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.Head(ctx); err != nil {
+		writeProblem(w, s.unavailable("store_unavailable", "the store cannot be reached"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// unavailable is a 503 with Retry-After.
+func (s *Server) unavailable(code, detail string) *Problem {
+	p := problemf(http.StatusServiceUnavailable, code, detail)
+	p.RetryAfter = s.cfg.RetryAfter
+	return p
+}
+
+// storeProblem maps an error of the store or the writer to its answer.
+func (s *Server) storeProblem(err error) *Problem {
+	var p *Problem
+	var wv *sluice.WrongExpectedVersionError
+	var ee *sluice.EventError
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &wv):
+		p = problemf(http.StatusConflict, "wrong_expected_version", wv.Error())
+		p.CurrentVersion = &wv.Current
+		return p
+	case errors.As(err, &ee):
+		p = problemf(http.StatusBadRequest, "invalid_event", ee.Error())
+		p.Errors = []EventProblem{{Index: ee.Index, ID: ee.ID, Path: fieldPath(ee.Field), Message: ee.Reason}}
+		return p
+	case errors.Is(err, sluice.ErrQueueFull):
+		return s.unavailable("overloaded", "the write queue is full; retry later")
+	case errors.Is(err, sluice.ErrClosed):
+		return s.unavailable("draining", "the server is shutting down")
+	case errors.Is(err, sluice.ErrUnavailable):
+		return s.unavailable("store_unavailable", "the store cannot write now; retry later")
+	case errors.Is(err, sluice.ErrStreamNotFound):
+		return problemf(http.StatusNotFound, "stream_not_found", "the stream has no events")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return s.unavailable("timeout", "the request was not finished in time")
+	}
+	s.log.Error("request failed", "err", err)
+	return problemf(http.StatusInternalServerError, "internal", "an unexpected error; it is logged")
+}
+
+// fieldPath is the JSON pointer of an envelope field ("" for the size).
+func fieldPath(field string) string {
+	if field == "size" || field == "events" {
+		return ""
+	}
+	return "/" + field
+}
