@@ -75,13 +75,22 @@ func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes [
 		return err
 	}
 	// Candidates are the duplicates (and, once in a long while, a hash
-	// collision): read their chunks to compare the ids.
-	for _, p := range candidates {
-		e, err := eventAt(ctx, tx, p)
+	// collision): read their chunks, each once, to compare the ids.
+	slices.Sort(candidates)
+	for len(candidates) > 0 {
+		evs, err := chunkAt(ctx, tx, candidates[0])
 		if err != nil {
 			return err
 		}
-		c.ids[e.ID] = sluice.Appended{ID: e.ID, Position: e.Position, Version: e.Version, Duplicate: true}
+		if candidates[0] < evs[0].Position {
+			return fmt.Errorf("id index names position %d: %w", candidates[0], errBadChunk)
+		}
+		last := evs[len(evs)-1].Position
+		for len(candidates) > 0 && candidates[0] <= last {
+			e := &evs[candidates[0]-evs[0].Position]
+			c.ids[e.ID] = sluice.Appended{ID: e.ID, Position: e.Position, Version: e.Version, Duplicate: true}
+			candidates = candidates[1:]
+		}
 	}
 	return nil
 }

@@ -28,19 +28,6 @@ func chunkAt(ctx context.Context, q queryer, p sluice.Position) ([]sluice.Event,
 	return decodeChunk(blob, first)
 }
 
-// eventAt reads the event at position p.
-func eventAt(ctx context.Context, q queryer, p sluice.Position) (*sluice.Event, error) {
-	evs, err := chunkAt(ctx, q, p)
-	if err != nil {
-		return nil, err
-	}
-	i := int(p - evs[0].Position)
-	if i < 0 || i >= len(evs) {
-		return nil, fmt.Errorf("read event %d: %w", p, errBadChunk)
-	}
-	return &evs[i], nil
-}
-
 // scanChunks calls fn for each event after position after, in order, until
 // fn returns false or the log ends. Chunks are decoded one at a time as the
 // cursor reaches them.
