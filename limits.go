@@ -109,6 +109,15 @@ func checkEvent(i int, e *Event, maxBytes int) error {
 	return nil
 }
 
+// CheckStream returns an error saying what is wrong with a stream name, or
+// nil when the name is 1–256 bytes of UTF-8 without control characters.
+func CheckStream(name string) error {
+	if reason := checkStream(name); reason != "" {
+		return fmt.Errorf("stream %q: %s", name, reason)
+	}
+	return nil
+}
+
 func checkType(t string) string {
 	if len(t) == 0 || len(t) > MaxTypeBytes {
 		return fmt.Sprintf("must be 1 to %d characters", MaxTypeBytes)

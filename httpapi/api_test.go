@@ -153,6 +153,10 @@ func TestStreams(t *testing.T) {
 			t.Fatalf("%+v", p)
 		}
 		h.want(post("/v1/streams/order-1/events", writeKey, `{"type":"x","stream":"order-2","data":3}`), 400, &p)
+		h.want(post("/v1/streams/"+strings.Repeat("s", 257)+"/events", writeKey, `{"type":"x","data":3}`), 400, &p)
+		if p.Code != "invalid_stream" {
+			t.Fatalf("a stream name of 257 bytes: %+v", p)
+		}
 
 		var page struct {
 			Events []sluice.Event `json:"events"`
@@ -334,6 +338,34 @@ func TestOverload(t *testing.T) {
 		g.gate <- struct{}{}
 		if code := <-first; code != 200 {
 			t.Fatalf("the first request got %d, want 200", code)
+		}
+	})
+}
+
+func TestLimits(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+		cfg := testConfig()
+		cfg.Limits.MaxBodyBytes = 1024
+		cfg.Limits.MaxEvents = 2
+		cfg.Limits.MaxEventBytes = 200
+		h := newHarness(t, open(t), cfg)
+		var p problem
+		for _, tt := range []struct {
+			name, body string
+			status     int
+			code       string
+		}{
+			{"Body", `{"type":"a","data":"` + strings.Repeat("x", 2000) + `"}`, 413, "payload_too_large"},
+			{"Events", `[{"type":"a","data":1},{"type":"a","data":2},{"type":"a","data":3}]`, 413, "too_many_events"},
+			{"Event", `{"type":"a","data":"` + strings.Repeat("x", 300) + `"}`, 400, "invalid_events"},
+		} {
+			h.want(post("/v1/events", writeKey, tt.body), tt.status, &p)
+			if p.Code != tt.code {
+				t.Errorf("%s: code %q, want %q", tt.name, p.Code, tt.code)
+			}
+		}
+		if head(t, h) != 0 {
+			t.Fatal("a refused request stored something")
 		}
 	})
 }

@@ -148,6 +148,10 @@ type appendAnswer struct {
 // an expected version.
 func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
+	if err := sluice.CheckStream(stream); err != nil {
+		writeProblem(w, problemf(http.StatusBadRequest, "invalid_stream", err.Error()))
+		return
+	}
 	expected, err := sluice.ParseExpectedVersion(r.URL.Query().Get("expected_version"))
 	if err != nil {
 		writeProblem(w, problemf(http.StatusBadRequest, "invalid_parameter", "expected_version: "+err.Error()))
