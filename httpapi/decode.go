@@ -83,47 +83,53 @@ func CheckItems(items []Item, l Limits) {
 	}
 }
 
-// Validate checks the items' events against the envelope's rules and splits
-// them into the valid events, in order, with their ids and streams filled in,
-// and the problems of the others, in order. Items are updated in place as by
-// CheckItems. When no item has an Err, it first checks all the events as one
-// request, and checks them one by one only when that fails.
-func Validate(items []Item, l Limits) (valid []sluice.Event, rejected []EventProblem) {
-	if events, ok := prepareAll(items, l); ok {
-		return events, nil
+// Validate checks the items' events against the envelope's rules and
+// returns the valid ones, in order, with their ids and streams filled in, as
+// a request the writer will not check again, and the problems of the
+// others, in order. Items are updated in place as by CheckItems. When no
+// item has an Err, it first checks all the events as one request, and
+// checks them one by one only when that fails.
+func Validate(items []Item, l Limits) (valid sluice.AppendRequest, rejected []EventProblem) {
+	limits := sluice.Limits{MaxEventBytes: l.MaxEventBytes}
+	if req, ok := prepareAll(items, limits); ok {
+		return req, nil
 	}
 	CheckItems(items, l)
+	reqs := []sluice.AppendRequest{{}}
 	for _, it := range items {
 		if it.Err != nil {
 			rejected = append(rejected, *it.Err)
 		} else {
-			valid = append(valid, it.Event)
+			reqs[0].Events = append(reqs[0].Events, it.Event)
 		}
 	}
-	return valid, rejected
+	if len(reqs[0].Events) > 0 {
+		_ = limits.Prepare(reqs) // each passed alone: this marks the request checked
+	}
+	return reqs[0], rejected
 }
 
 // prepareAll prepares the events of items as one request, and reports
 // whether all of them passed; then the items hold the prepared events too.
-func prepareAll(items []Item, l Limits) ([]sluice.Event, bool) {
+func prepareAll(items []Item, limits sluice.Limits) (sluice.AppendRequest, bool) {
 	if len(items) == 0 {
-		return nil, false
+		return sluice.AppendRequest{}, false
 	}
 	events := make([]sluice.Event, len(items))
 	for i, it := range items {
 		if it.Err != nil {
-			return nil, false
+			return sluice.AppendRequest{}, false
 		}
 		events[i] = it.Event
 	}
-	limits := sluice.Limits{MaxEventBytes: l.MaxEventBytes}
-	if limits.Prepare([]sluice.AppendRequest{{Events: events}}) != nil {
-		return nil, false
+	reqs := []sluice.AppendRequest{{Events: events}}
+	if limits.Prepare(reqs) != nil {
+		return sluice.AppendRequest{}, false
 	}
 	for i := range items {
 		items[i].Event = events[i]
 	}
-	return events, true
+	return reqs[0], true
 }
 
 // eventProblem turns an error of Prepare into the problem of the item at

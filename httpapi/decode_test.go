@@ -481,7 +481,8 @@ func TestValidate(t *testing.T) {
 	t.Run("AllValid", func(t *testing.T) {
 		t.Parallel()
 		items := decodeItems(t, `[{"type":"a","data":1},{"id":"mine","type":"b","stream":"s-1","data":2}]`)
-		valid, rejected := Validate(items, testLimits(nil))
+		req, rejected := Validate(items, testLimits(nil))
+		valid := req.Events
 		if rejected != nil || len(valid) != 2 {
 			t.Fatalf("valid %+v, rejected %+v", valid, rejected)
 		}
@@ -498,7 +499,8 @@ func TestValidate(t *testing.T) {
 	t.Run("Mixed", func(t *testing.T) {
 		t.Parallel()
 		items := decodeItems(t, `[{"type":"a","data":1},{"id":"x","type":"bad type","data":1},7,{"type":"c","time":"yesterday","data":1},{"type":"d","data":4}]`)
-		valid, rejected := Validate(items, testLimits(nil))
+		req, rejected := Validate(items, testLimits(nil))
+		valid := req.Events
 		if len(valid) != 2 || valid[0].Type != "a" || valid[1].Type != "d" || valid[0].ID == "" || valid[1].ID == "" {
 			t.Errorf("valid %+v, want a and d with ids", valid)
 		}
@@ -514,7 +516,8 @@ func TestValidate(t *testing.T) {
 	t.Run("OneInvalidAfterValid", func(t *testing.T) {
 		t.Parallel()
 		items := decodeItems(t, `[{"type":"a","data":1},{"type":"b","stream":"`+strings.Repeat("s", 300)+`","data":1}]`)
-		valid, rejected := Validate(items, testLimits(nil))
+		req, rejected := Validate(items, testLimits(nil))
+		valid := req.Events
 		if len(valid) != 1 || len(rejected) != 1 || rejected[0].Index != 1 || rejected[0].Path != "/stream" {
 			t.Fatalf("valid %+v, rejected %+v", valid, rejected)
 		}
@@ -522,7 +525,8 @@ func TestValidate(t *testing.T) {
 	t.Run("Size", func(t *testing.T) {
 		t.Parallel()
 		items := decodeItems(t, `{"type":"a","data":"`+strings.Repeat("x", 100)+`"}`)
-		valid, rejected := Validate(items, testLimits(func(l *Limits) { l.MaxEventBytes = 100 }))
+		req, rejected := Validate(items, testLimits(func(l *Limits) { l.MaxEventBytes = 100 }))
+		valid := req.Events
 		if len(valid) != 0 || len(rejected) != 1 {
 			t.Fatalf("valid %+v, rejected %+v", valid, rejected)
 		}
@@ -533,8 +537,8 @@ func TestValidate(t *testing.T) {
 	})
 	t.Run("Empty", func(t *testing.T) {
 		t.Parallel()
-		if valid, rejected := Validate(nil, testLimits(nil)); valid != nil || rejected != nil {
-			t.Fatalf("valid %+v, rejected %+v", valid, rejected)
+		if req, rejected := Validate(nil, testLimits(nil)); req.Events != nil || rejected != nil {
+			t.Fatalf("valid %+v, rejected %+v", req.Events, rejected)
 		}
 	})
 }
@@ -630,7 +634,8 @@ func checkFuzzItems(t *testing.T, items []Item, limits Limits) {
 			t.Fatalf("item %d: metadata %q", i, m)
 		}
 	}
-	valid, rejected := Validate(items, limits)
+	req, rejected := Validate(items, limits)
+	valid := req.Events
 	if len(valid)+len(rejected) != len(items) {
 		t.Fatalf("%d valid and %d rejected of %d items", len(valid), len(rejected), len(items))
 	}
@@ -735,8 +740,8 @@ func BenchmarkValidate500(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		copy(fresh, items)
-		if valid, _ := Validate(fresh, limits); len(valid) != 500 {
-			b.Fatalf("%d valid", len(valid))
+		if req, _ := Validate(fresh, limits); len(req.Events) != 500 {
+			b.Fatalf("%d valid", len(req.Events))
 		}
 		n++
 	}

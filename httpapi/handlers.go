@@ -55,7 +55,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	valid, rejected := Validate(items, s.cfg.Limits)
 	s.metrics.events.WithLabelValues("rejected").Add(float64(len(rejected)))
-	if len(rejected) > 0 && (atomic || len(valid) == 0) {
+	if len(rejected) > 0 && (atomic || len(valid.Events) == 0) {
 		p := problemf(http.StatusBadRequest, "invalid_events", strconv.Itoa(len(rejected))+" of "+strconv.Itoa(len(items))+" events are invalid; nothing was stored")
 		p.Errors = rejected
 		writeProblem(w, p)
@@ -65,14 +65,14 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	if answer.Rejected == nil {
 		answer.Rejected = []EventProblem{}
 	}
-	t, err := s.writer.Submit(sluice.AppendRequest{Events: valid})
+	t, err := s.writer.Submit(valid)
 	if err != nil {
 		writeProblem(w, s.storeProblem(err))
 		return
 	}
 	if async {
-		answer.Accepted = len(valid)
-		s.metrics.events.WithLabelValues("accepted").Add(float64(len(valid)))
+		answer.Accepted = len(valid.Events)
+		s.metrics.events.WithLabelValues("accepted").Add(float64(len(valid.Events)))
 		writeJSON(w, http.StatusAccepted, answer)
 		return
 	}
@@ -181,7 +181,8 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	res, err := s.writer.Append(r.Context(), sluice.AppendRequest{Stream: stream, Expected: expected, Events: valid})
+	valid.Stream, valid.Expected = stream, expected // every event's stream is set above
+	res, err := s.writer.Append(r.Context(), valid)
 	if err != nil {
 		writeProblem(w, s.storeProblem(err))
 		return
