@@ -212,7 +212,12 @@ func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
 		chunk       sluice.Position
 	}
 	var runs []run
-	var buf []byte
+	buf := s.chunkBuf[:0]
+	defer func() {
+		if cap(buf) <= chunkMaxBytes*2 { // keep a buffer of the usual size, not a giant one
+			s.chunkBuf = buf[:0]
+		}
+	}()
 	for rest := c.rows; len(rest) > 0; {
 		n, size := 0, 0
 		for n < len(rest) && n < chunkMaxEvents && (n == 0 || size < chunkMaxBytes) {

@@ -42,12 +42,19 @@ func encodeChunk(buf []byte, evs []*sluice.Event, recorded time.Time) []byte {
 	buf = binary.AppendVarint(buf, recorded.UnixNano())
 	for _, e := range evs {
 		buf = binary.AppendUvarint(buf, e.Version)
-		for _, f := range [...][]byte{[]byte(e.ID), []byte(e.Stream), []byte(e.Type), []byte(e.Source), []byte(e.Time), e.Data, e.Metadata} {
-			buf = binary.AppendUvarint(buf, uint64(len(f)))
-			buf = append(buf, f...)
+		for _, f := range [...]string{e.ID, e.Stream, e.Type, e.Source, e.Time} {
+			buf = appendField(buf, f)
 		}
+		buf = appendField(buf, e.Data)
+		buf = appendField(buf, e.Metadata)
 	}
 	return buf
+}
+
+// appendField appends a field: its length, then its bytes.
+func appendField[T ~string | ~[]byte](buf []byte, f T) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(f)))
+	return append(buf, f...)
 }
 
 // decodeChunk decodes a chunk whose first event is at position first. The

@@ -49,6 +49,8 @@ type Store struct {
 	// nextStreamID is the id the next new stream gets.
 	nextStreamID int64
 	stmts        map[string]*sql.Stmt // prepared on w, by SQL text
+	// chunkBuf is reused to encode chunks (SQLite copies what it binds).
+	chunkBuf []byte
 }
 
 var _ sluice.Store = (*Store)(nil)
