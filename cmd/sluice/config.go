@@ -39,6 +39,10 @@ type Config struct {
 	// requests in flight, then for the queued events to be committed.
 	// Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainDelay is how long, on SIGTERM or SIGINT, /readyz answers 503
+	// while requests are still served, so that load balancers stop sending
+	// before the listener closes. Default 0s.
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// Writer configures the group-commit writer.
 	Writer WriterConfig `yaml:"writer"`
 	// HTTP configures the HTTP API: keys, limits, metrics.
@@ -281,6 +285,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.storeProblems()...)
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
+	}
+	if c.DrainDelay < 0 {
+		errs = append(errs, errors.New("drain_delay: must not be negative"))
 	}
 	errs = append(errs, c.Writer.problems()...)
 	errs = append(errs, c.httpProblems()...)

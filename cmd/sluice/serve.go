@@ -42,8 +42,8 @@ Keys: SLUICE_ADMIN_KEY and SLUICE_WRITE_KEY define a key named admin (role
 admin) and one named write (role write). With no key configured at all, the
 first start creates both, keeps them in DIR/keys.yaml and prints them once.
 
-SIGTERM or SIGINT shuts down gracefully: /readyz answers 503, the listener
-closes, requests in flight finish, queued events are committed, the store is
+SIGTERM or SIGINT shuts down gracefully: /readyz answers 503 (for
+drain_delay while requests are still served), the listener closes, requests in flight finish, queued events are committed, the store is
 closed. A second signal stops at once.
 `
 
@@ -183,8 +183,15 @@ func serve(ctx context.Context, stop func(), ln net.Listener, api *httpapi.Serve
 		serveErr = fmt.Errorf("serve: %w", err)
 	}
 	stop()
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	log.Info("shutting down", "drain_delay", cfg.DrainDelay.String(), "timeout", cfg.ShutdownTimeout.String())
 	api.Drain()
+	if serveErr == nil && cfg.DrainDelay > 0 {
+		select { // /readyz says 503 while requests are still served
+		case <-time.After(cfg.DrainDelay):
+		case err := <-served:
+			serveErr = fmt.Errorf("serve: %w", err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {

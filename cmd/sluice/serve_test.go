@@ -134,3 +134,27 @@ func testRestart(t *testing.T, env []string, args ...string) {
 	}
 	p.stop(t, os.Interrupt)
 }
+
+// TestServe_DrainDelay: after SIGTERM, /readyz answers 503 while the
+// server still serves, for drain_delay, then the process exits 0 by itself.
+func TestServe_DrainDelay(t *testing.T) {
+	t.Parallel()
+	p := startBinary(t, []string{"SLUICE_DRAIN_DELAY=3s"}, "--data", t.TempDir())
+	expectStatus(t, http.StatusOK, "GET", p.base+"/readyz", "", "")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 3*time.Second, func() bool {
+		status, _ := call(t, "GET", p.base+"/readyz", "", "")
+		return status == http.StatusServiceUnavailable
+	}, "/readyz answers 503 after SIGTERM")
+	expectStatus(t, http.StatusOK, "POST", p.base+"/v1/events", testWriteKey, `{"type":"late","data":1}`)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sluice did not exit after its drain delay; its log:\n%s", p.log)
+	}
+	if p.err != nil {
+		t.Fatalf("sluice exited with %v; its log:\n%s", p.err, p.log)
+	}
+}
