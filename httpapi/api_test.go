@@ -369,3 +369,22 @@ func TestLimits(t *testing.T) {
 		}
 	})
 }
+
+// downStore is a store whose database cannot be reached.
+type downStore struct{ sluice.Store }
+
+func (downStore) Head(context.Context) (sluice.Position, error) {
+	return 0, sluice.ErrUnavailable
+}
+
+func TestReadyz_StoreDown(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+		h := newHarness(t, downStore{open(t)}, testConfig())
+		var p problem
+		hdr := h.want(get("/readyz", ""), 503, &p)
+		if p.Code != "store_unavailable" || hdr.Get("Retry-After") == "" {
+			t.Fatalf("%+v %v, want store_unavailable with Retry-After", p, hdr)
+		}
+		h.want(get("/healthz", ""), 200, nil) // alive all the same
+	})
+}
