@@ -13,9 +13,10 @@ help: ## list the targets
 test: lint ## run every test under the race detector (PostgreSQL from SLUICE_TEST_POSTGRES)
 	go test -race -count=1 ./...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 bench: ## store benchmarks: embedded and PostgreSQL, with the raw COPY baseline
 	go test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) . ./sqlite/ ./postgres/

@@ -108,7 +108,7 @@ func TestOpen(t *testing.T) {
 	})
 	t.Run("InvalidOptions", func(t *testing.T) {
 		_, err := postgres.Open(t.Context(), postgres.Options{Schema: strings.Repeat("s", 64)})
-		if err == nil || !strings.Contains(err.Error(), "URL") || !strings.Contains(err.Error(), "Schema") {
+		if err == nil || !strings.Contains(err.Error(), "url:") || !strings.Contains(err.Error(), "schema:") {
 			t.Fatalf("err = %v, want both problems", err)
 		}
 	})

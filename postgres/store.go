@@ -61,12 +61,12 @@ func (o Options) withDefaults() Options {
 func (o Options) Validate() error {
 	var errs []error
 	if o.URL == "" {
-		errs = append(errs, errors.New("URL: is required"))
+		errs = append(errs, errors.New("url: is required"))
 	} else if _, err := pgxpool.ParseConfig(o.URL); err != nil {
-		errs = append(errs, fmt.Errorf("URL: %w", err))
+		errs = append(errs, fmt.Errorf("url: %w", err))
 	}
 	if len(o.Schema) > maxIdentifierBytes {
-		errs = append(errs, fmt.Errorf("Schema: is %d bytes, at most %d allowed", len(o.Schema), maxIdentifierBytes))
+		errs = append(errs, fmt.Errorf("schema: is %d bytes, at most %d allowed", len(o.Schema), maxIdentifierBytes))
 	}
 	return errors.Join(errs...)
 }
