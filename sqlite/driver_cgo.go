@@ -9,9 +9,9 @@ const driverName = "sqlite3"
 // dsn is the data source name of the database at path: WAL with
 // synchronous=FULL fsyncs the WAL at every commit.
 func dsn(path string, readOnly bool) string {
-	d := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=0&_cache_size=-65536"
+	d := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=0"
 	if readOnly {
-		d += "&_query_only=1"
+		return d + "&_query_only=1&_cache_size=" + readerCacheKiB
 	}
-	return d
+	return d + "&_cache_size=" + writerCacheKiB
 }

@@ -9,9 +9,9 @@ const driverName = "sqlite"
 // dsn is the data source name of the database at path: WAL with
 // synchronous=FULL fsyncs the WAL at every commit.
 func dsn(path string, readOnly bool) string {
-	d := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)&_pragma=cache_size(-65536)"
+	d := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
 	if readOnly {
-		d += "&_pragma=query_only(1)"
+		return d + "&_pragma=query_only(1)&_pragma=cache_size(" + readerCacheKiB + ")"
 	}
-	return d
+	return d + "&_pragma=cache_size(" + writerCacheKiB + ")"
 }

@@ -32,6 +32,14 @@ type Options struct {
 	IDIndexBatch int
 }
 
+// SQLite's page cache per connection, as cache_size takes it (negative:
+// KiB). The memory of the process is bounded by them: 16 MiB for the writer
+// and 8 MiB for each reader; the operating system caches the file as well.
+const (
+	writerCacheKiB = "-16384"
+	readerCacheKiB = "-8192"
+)
+
 // Store is a sluice.Store in a directory on disk.
 type Store struct {
 	dir    string
