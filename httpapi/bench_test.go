@@ -54,10 +54,11 @@ func BenchmarkHTTP(b *testing.B) {
 			_, _ = io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusAccepted)
 		})
-		load(b, h, single, 1)
+		load(b, h, "", single, 1)
 	})
-	b.Run("IngestSingleDurable", func(b *testing.B) { load(b, sluiceHandler(b), single, 1) })
-	b.Run("IngestBatch500Durable", func(b *testing.B) { load(b, sluiceHandler(b), batch, 500) })
+	b.Run("IngestSingleDurable", func(b *testing.B) { load(b, sluiceHandler(b), "", single, 1) })
+	b.Run("IngestSingleAsync", func(b *testing.B) { load(b, sluiceHandler(b), "?ack=async", single, 1) })
+	b.Run("IngestBatch500Durable", func(b *testing.B) { load(b, sluiceHandler(b), "", batch, 500) })
 }
 
 // sluiceHandler is the API over the embedded store in a temporary directory.
@@ -78,8 +79,9 @@ func sluiceHandler(b *testing.B) http.Handler {
 	return srv
 }
 
-// load sends POSTs of body(i) over 64 connections for b.N requests.
-func load(b *testing.B, h http.Handler, body func(int) []byte, eventsPerRequest int) {
+// load sends POSTs of body(i) to /v1/events+query over 64 connections for
+// b.N requests.
+func load(b *testing.B, h http.Handler, query string, body func(int) []byte, eventsPerRequest int) {
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
@@ -97,7 +99,7 @@ func load(b *testing.B, h http.Handler, body func(int) []byte, eventsPerRequest 
 		i := 0
 		for pb.Next() {
 			i++
-			req, _ := http.NewRequest("POST", ts.URL+"/v1/events", bytes.NewReader(bodies[i%len(bodies)]))
+			req, _ := http.NewRequest("POST", ts.URL+"/v1/events"+query, bytes.NewReader(bodies[i%len(bodies)]))
 			req.Header.Set("Authorization", "Bearer "+writeKey)
 			req.Header.Set("Content-Type", "application/json")
 			start := time.Now()
