@@ -305,11 +305,12 @@ func (c Config) storeProblems() []error {
 	err := postgres.Options{URL: c.Store, Schema: c.PostgresSchema}.Validate()
 	var errs []error
 	for _, e := range unjoin(err) {
+		// postgres.Options.Validate names its fields url: and schema:.
 		msg := e.Error()
-		if rest, ok := strings.CutPrefix(msg, "Schema: "); ok {
+		if rest, ok := strings.CutPrefix(msg, "schema: "); ok {
 			errs = append(errs, fmt.Errorf("postgres_schema: %s", rest))
 		} else {
-			errs = append(errs, fmt.Errorf("store: %s", strings.TrimPrefix(msg, "URL: ")))
+			errs = append(errs, fmt.Errorf("store: %s", strings.TrimPrefix(msg, "url: ")))
 		}
 	}
 	return errs
