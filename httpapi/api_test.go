@@ -119,6 +119,7 @@ func TestIngest(t *testing.T) {
 				{post("/v1/events?ack=maybe", writeKey, `{"type":"a","data":1}`), 400, "invalid_parameter"},
 				{request{method: "POST", path: "/v1/events", key: writeKey, contentType: "application/xml", body: "<a/>"}, 415, "unsupported_media_type"},
 				{get("/v1/nothing", adminKey), 404, "not_found"},
+				{request{method: "DELETE", path: "/v1/events", key: adminKey}, 405, "method_not_allowed"},
 			} {
 				var p problem
 				h.want(tt.req, tt.status, &p)

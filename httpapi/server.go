@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ type Server struct {
 	keys     *keyring
 	metrics  *metrics
 	mux      *http.ServeMux
+	methods  map[string][]string // path pattern → its methods, for 405 answers
 	draining atomic.Bool
 }
 
@@ -35,7 +37,7 @@ func New(store sluice.Store, writer *sluice.Writer, cfg Config, log *slog.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: store, writer: writer, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux()}
+	s := &Server{store: store, writer: writer, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux(), methods: map[string][]string{}}
 	s.metrics = newMetrics(store, writer)
 	s.routes()
 	return s, nil
@@ -62,12 +64,23 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problemf(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
 	})
+	// A known path with another method: 405 as problem+json (the mux's own
+	// answer would be text/plain).
+	for path, methods := range s.methods {
+		allow := strings.Join(methods, ", ")
+		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeProblem(w, problemf(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path+"; use "+allow))
+		})
+	}
 }
 
 // handle registers h for pattern behind the key check for role ("": no key
 // needed), CORS, and the request metrics labelled route.
 func (s *Server) handle(pattern, route string, role Role, h http.HandlerFunc) {
 	s.mux.Handle(pattern, s.instrument(route, s.authorize(role, h)))
+	method, path, _ := strings.Cut(pattern, " ")
+	s.methods[path] = append(s.methods[path], method)
 }
 
 // ServeHTTP answers one request.
