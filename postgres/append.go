@@ -38,13 +38,13 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	if err != nil {
 		return nil, s.fail("append", err)
 	}
-	s.notifier.Publish(p.head)
-	return p.results, nil
+	s.notifier.Publish(p.Head)
+	return p.Results, nil
 }
 
 // append runs one transaction of Append, looking up the ids of every
 // request when allIDs is set, of the stream requests otherwise.
-func (s *Store) append(ctx context.Context, reqs []sluice.AppendRequest, allIDs bool) (*plan, error) {
+func (s *Store) append(ctx context.Context, reqs []sluice.AppendRequest, allIDs bool) (*sluice.CommitPlan, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -60,13 +60,12 @@ func (s *Store) append(ctx context.Context, reqs []sluice.AppendRequest, allIDs 
 
 // commit plans and writes the requests in three round trips: BEGIN with
 // the lookups, COPY, and the updates with COMMIT.
-func (s *Store) commit(ctx context.Context, conn *pgx.Conn, reqs []sluice.AppendRequest, allIDs bool) (*plan, error) {
+func (s *Store) commit(ctx context.Context, conn *pgx.Conn, reqs []sluice.AppendRequest, allIDs bool) (*sluice.CommitPlan, error) {
 	p, err := lookup(ctx, conn, reqs, allIDs)
 	if err != nil {
 		return nil, err
 	}
-	p.recordedAt = time.Now().UTC().Truncate(time.Microsecond) // what timestamptz keeps
-	p.add(reqs)
+	p.Add(reqs)
 	return p, s.write(ctx, conn, p)
 }
 
@@ -81,21 +80,17 @@ func isDuplicateID(err error) bool {
 // requests depend on: the head, the events already stored under the
 // requests' ids (all of them, or those of stream requests), and the
 // versions of their streams.
-func lookup(ctx context.Context, conn *pgx.Conn, reqs []sluice.AppendRequest, allIDs bool) (*plan, error) {
+func lookup(ctx context.Context, conn *pgx.Conn, reqs []sluice.AppendRequest, allIDs bool) (*sluice.CommitPlan, error) {
 	ids, streams, events := keys(reqs, allIDs)
-	p := &plan{
-		stored:   make(map[string]sluice.Appended, events),
-		versions: make(map[string]uint64, len(streams)),
-		events:   make([]sluice.Event, 0, events),
-		streams:  make(map[string]sluice.StreamInfo, len(streams)),
-	}
+	p := sluice.NewCommitPlan(0, time.Now().UTC().Truncate(time.Microsecond)) // what timestamptz keeps
+	p.Events = make([]sluice.Event, 0, events)
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue("SELECT position FROM log_head FOR UPDATE").QueryRow(p.scanHead)
+	b.Queue("SELECT position FROM log_head FOR UPDATE").QueryRow(func(row pgx.Row) error { return scanHead(row, p) })
 	if len(ids) > 0 {
-		b.Queue("SELECT id, position, version FROM events WHERE id = ANY($1)", ids).Query(p.scanStored)
+		b.Queue("SELECT id, position, version FROM events WHERE id = ANY($1)", ids).Query(func(rows pgx.Rows) error { return scanStored(rows, p) })
 	}
-	b.Queue("SELECT stream, version FROM streams WHERE stream = ANY($1)", streams).Query(p.scanVersions)
+	b.Queue("SELECT stream, version FROM streams WHERE stream = ANY($1)", streams).Query(func(rows pgx.Rows) error { return scanVersions(rows, p) })
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
@@ -133,11 +128,11 @@ var eventColumns = []string{"position", "id", "stream", "version", "type", "sour
 
 // write stores the plan's new events (COPY), moves their streams and the
 // head, announces the head (NOTIFY is delivered at commit) and commits.
-func (s *Store) write(ctx context.Context, conn *pgx.Conn, p *plan) error {
+func (s *Store) write(ctx context.Context, conn *pgx.Conn, p *sluice.CommitPlan) error {
 	b := &pgx.Batch{}
-	if len(p.events) > 0 {
-		rows := pgx.CopyFromSlice(len(p.events), func(i int) ([]any, error) {
-			return eventRow(&p.events[i]), nil
+	if len(p.Events) > 0 {
+		rows := pgx.CopyFromSlice(len(p.Events), func(i int) ([]any, error) {
+			return eventRow(&p.Events[i]), nil
 		})
 		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, rows); err != nil {
 			return err
@@ -150,11 +145,11 @@ func (s *Store) write(ctx context.Context, conn *pgx.Conn, p *plan) error {
 
 // queueUpdates queues the statements that move the plan's streams and the
 // head, and announce the head.
-func queueUpdates(b *pgx.Batch, p *plan, channel string) {
-	names := make([]string, 0, len(p.streams))
-	versions := make([]int64, 0, len(p.streams))
-	positions := make([]int64, 0, len(p.streams))
-	for _, info := range p.streams {
+func queueUpdates(b *pgx.Batch, p *sluice.CommitPlan, channel string) {
+	names := make([]string, 0, len(p.Streams))
+	versions := make([]int64, 0, len(p.Streams))
+	positions := make([]int64, 0, len(p.Streams))
+	for _, info := range p.Streams {
 		names = append(names, info.Stream)
 		versions = append(versions, int64(info.Version))
 		positions = append(positions, int64(info.LastPosition))
@@ -163,8 +158,8 @@ func queueUpdates(b *pgx.Batch, p *plan, channel string) {
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
 		ON CONFLICT (stream) DO UPDATE SET version = excluded.version, last_position = excluded.last_position`,
 		names, versions, positions)
-	b.Queue("UPDATE log_head SET position = $1", int64(p.head))
-	b.Queue("SELECT pg_notify($1, $2)", channel, strconv.FormatUint(uint64(p.head), 10))
+	b.Queue("UPDATE log_head SET position = $1", int64(p.Head))
+	b.Queue("SELECT pg_notify($1, $2)", channel, strconv.FormatUint(uint64(p.Head), 10))
 }
 
 // eventRow is e as a row of eventColumns.
@@ -176,97 +171,30 @@ func eventRow(e *sluice.Event) []any {
 	return []any{int64(e.Position), e.ID, e.Stream, int64(e.Version), e.Type, e.Source, e.Time, []byte(e.Data), metadata, e.RecordedAt}
 }
 
-// plan works out, in memory, what one Append stores and answers.
-type plan struct {
-	head       sluice.Position
-	stored     map[string]sluice.Appended // by id: in the log, or earlier in this call
-	versions   map[string]uint64          // by stream; 0 when it has no events
-	recordedAt time.Time
-
-	results []sluice.AppendResult
-	events  []sluice.Event               // to store, in position order
-	streams map[string]sluice.StreamInfo // the new state of the streams written
-}
-
-func (p *plan) scanHead(row pgx.Row) error {
+func scanHead(row pgx.Row, p *sluice.CommitPlan) error {
 	var head int64
 	err := row.Scan(&head)
-	p.head = sluice.Position(head)
+	p.Head = sluice.Position(head)
 	return err
 }
 
-func (p *plan) scanStored(rows pgx.Rows) error {
+func scanStored(rows pgx.Rows, p *sluice.CommitPlan) error {
 	var a sluice.Appended
 	var position, version int64
 	_, err := pgx.ForEachRow(rows, []any{&a.ID, &position, &version}, func() error {
 		a.Position, a.Version = sluice.Position(position), uint64(version)
-		p.stored[a.ID] = a
+		p.Stored[a.ID] = a
 		return nil
 	})
 	return err
 }
 
-func (p *plan) scanVersions(rows pgx.Rows) error {
+func scanVersions(rows pgx.Rows, p *sluice.CommitPlan) error {
 	var stream string
 	var version int64
 	_, err := pgx.ForEachRow(rows, []any{&stream, &version}, func() error {
-		p.versions[stream] = uint64(version)
+		p.Versions[stream] = uint64(version)
 		return nil
 	})
 	return err
-}
-
-// add plans the requests in order: each sees what the ones before it
-// stored.
-func (p *plan) add(reqs []sluice.AppendRequest) {
-	p.results = make([]sluice.AppendResult, len(reqs))
-	for i := range reqs {
-		p.results[i] = p.request(&reqs[i])
-	}
-}
-
-// request plans one request. A stream request whose events are all
-// duplicates is a retry: it succeeds whatever the stream's version now.
-func (p *plan) request(req *sluice.AppendRequest) sluice.AppendResult {
-	if req.Stream != "" && !p.allStored(req.Events) {
-		if err := req.Expected.Check(req.Stream, p.versions[req.Stream]); err != nil {
-			return sluice.AppendResult{Err: err}
-		}
-	}
-	res := sluice.AppendResult{Events: make([]sluice.Appended, len(req.Events))}
-	for i := range req.Events {
-		res.Events[i] = p.event(&req.Events[i])
-	}
-	return res
-}
-
-// allStored reports whether all the ids of events are stored.
-func (p *plan) allStored(events []sluice.Event) bool {
-	for i := range events {
-		if _, ok := p.stored[events[i].ID]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// event plans one event: a duplicate, or the next position and the next
-// version of its stream.
-func (p *plan) event(e *sluice.Event) sluice.Appended {
-	if a, ok := p.stored[e.ID]; ok {
-		a.Duplicate = true
-		return a
-	}
-	p.head++
-	version := p.versions[e.Stream] + 1
-	p.versions[e.Stream] = version
-	p.streams[e.Stream] = sluice.StreamInfo{Stream: e.Stream, Version: version, LastPosition: p.head}
-
-	stored := *e
-	stored.Position, stored.Version, stored.RecordedAt = p.head, version, p.recordedAt
-	p.events = append(p.events, stored)
-
-	a := sluice.Appended{ID: e.ID, Position: p.head, Version: version}
-	p.stored[e.ID] = a
-	return a
 }

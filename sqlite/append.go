@@ -16,22 +16,12 @@ import (
 // per group of rows keeps the driver's per-call cost out of the commit.
 const insertChunk = 64
 
-// stream is what a commit knows of one stream.
-type stream struct {
-	id      int64
-	version uint64
-	last    sluice.Position
-	changed bool
-}
-
-// commit is the state of one Append while it is planned and written.
+// commit is one Append while it is planned and written: the plan every
+// backend shares, and the integer ids of its streams.
 type commit struct {
-	streams  map[string]*stream
-	ids      map[string]sluice.Appended // stored ids the call carries, and the call's own
-	rows     []*sluice.Event            // the events to store, in position order
-	head     sluice.Position
-	nextID   int64 // the next stream id to give out
-	recorded time.Time
+	*sluice.CommitPlan
+	streamIDs map[string]int64 // by name, of the streams already stored
+	nextID    int64            // the next stream id to give out
 }
 
 // Append stores the requests in one transaction; see sluice.Log.
@@ -45,13 +35,10 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		return nil, sluice.ErrClosed
 	}
 	c := &commit{
-		streams:  map[string]*stream{},
-		ids:      map[string]sluice.Appended{},
-		head:     s.head,
-		nextID:   s.nextStreamID,
-		recorded: time.Now().UTC(),
+		CommitPlan: sluice.NewCommitPlan(s.head, time.Now().UTC()),
+		streamIDs:  map[string]int64{},
+		nextID:     s.nextStreamID,
 	}
-	results := make([]sluice.AppendResult, len(reqs))
 	flush := false
 	// The driver runs a statement with a cancellable context on a goroutine
 	// of its own and waits for it; under load, each handoff waits for the
@@ -62,9 +49,7 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		if err := s.load(ctx, tx, c, reqs); err != nil {
 			return err
 		}
-		for i := range reqs {
-			results[i] = c.plan(&reqs[i])
-		}
+		c.Add(reqs)
 		if err := s.write(ctx, tx, c); err != nil {
 			return err
 		}
@@ -77,9 +62,9 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		return nil, unavailable("append", err)
 	}
 	s.committed(c, flush)
-	s.head, s.nextStreamID = c.head, c.nextID
-	s.notify.Publish(c.head)
-	return results, nil
+	s.head, s.nextStreamID = c.Head, c.nextID
+	s.notify.Publish(c.Head)
+	return c.Results, nil
 }
 
 // inTx runs fn in a write transaction on the writing connection and commits
@@ -109,11 +94,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Conn) error) error {
 func (s *Store) load(ctx context.Context, tx *sql.Conn, c *commit, reqs []sluice.AppendRequest) error {
 	var names []string
 	var hashes []int64
+	seen := map[string]bool{}
 	for _, r := range reqs {
 		for i := range r.Events {
 			e := &r.Events[i]
-			if _, ok := c.streams[e.Stream]; !ok {
-				c.streams[e.Stream] = &stream{}
+			if !seen[e.Stream] {
+				seen[e.Stream] = true
 				names = append(names, e.Stream)
 			}
 			hashes = append(hashes, idHash(e.ID))
@@ -123,13 +109,14 @@ func (s *Store) load(ctx context.Context, tx *sql.Conn, c *commit, reqs []sluice
 	if err != nil {
 		return err
 	}
-	err = s.queryEach(ctx, tx, "SELECT name, stream_id, version, last_position FROM streams WHERE name IN (SELECT value FROM json_each(?))", string(namesJSON), func(rows *sql.Rows) error {
+	err = s.queryEach(ctx, tx, "SELECT name, stream_id, version FROM streams WHERE name IN (SELECT value FROM json_each(?))", string(namesJSON), func(rows *sql.Rows) error {
 		var name string
-		st := &stream{}
-		if err := rows.Scan(&name, &st.id, &st.version, &st.last); err != nil {
+		var id int64
+		var version uint64
+		if err := rows.Scan(&name, &id, &version); err != nil {
 			return err
 		}
-		c.streams[name] = st
+		c.streamIDs[name], c.Versions[name] = id, version
 		return nil
 	})
 	if err != nil {
@@ -157,51 +144,17 @@ func (s *Store) queryEach(ctx context.Context, tx *sql.Conn, query string, arg a
 	return rows.Err()
 }
 
-// plan decides what becomes of one request and stages its new events.
-func (c *commit) plan(r *sluice.AppendRequest) sluice.AppendResult {
-	out := make([]sluice.Appended, len(r.Events))
-	fresh := 0
-	for i := range r.Events {
-		if a, dup := c.ids[r.Events[i].ID]; dup {
-			out[i] = a
-		} else {
-			fresh++
-		}
-	}
-	if r.Stream != "" && fresh > 0 {
-		if err := r.Expected.Check(r.Stream, c.streams[r.Stream].version); err != nil {
-			return sluice.AppendResult{Err: err}
-		}
-	}
-	for i := range r.Events {
-		e := &r.Events[i]
-		if out[i].Duplicate {
-			continue
-		}
-		if a, dup := c.ids[e.ID]; dup { // twice in this request
-			out[i] = a
-			continue
-		}
-		st := c.streams[e.Stream]
-		if st.id == 0 {
-			st.id = c.nextID
+// write stores the planned events in chunks, with their stream runs and the
+// streams' new versions, giving new streams their ids.
+func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
+	changed := make([]string, 0, len(c.Streams))
+	for name := range c.Streams {
+		if _, ok := c.streamIDs[name]; !ok {
+			c.streamIDs[name] = c.nextID
 			c.nextID++
 		}
-		c.head++
-		st.version++
-		st.last = c.head
-		st.changed = true
-		e.Position, e.Version, e.RecordedAt = c.head, st.version, c.recorded
-		out[i] = sluice.Appended{ID: e.ID, Position: e.Position, Version: e.Version}
-		c.ids[e.ID] = sluice.Appended{ID: e.ID, Position: e.Position, Version: e.Version, Duplicate: true}
-		c.rows = append(c.rows, e)
+		changed = append(changed, name)
 	}
-	return sluice.AppendResult{Events: out}
-}
-
-// write stores the staged events in chunks, with their stream runs and the
-// streams' new versions.
-func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
 	insertChunkRow, err := s.stmt(ctx, "INSERT INTO chunks (last_position, first_position, events) VALUES (?, ?, ?)")
 	if err != nil {
 		return err
@@ -218,7 +171,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
 			s.chunkBuf = buf[:0]
 		}
 	}()
-	for rest := c.rows; len(rest) > 0; {
+	for rest := c.Events; len(rest) > 0; {
 		n, size := 0, 0
 		for n < len(rest) && n < chunkMaxEvents && (n == 0 || size < chunkMaxBytes) {
 			size += rest[n].Size()
@@ -227,18 +180,19 @@ func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
 		evs := rest[:n]
 		rest = rest[n:]
 		first, last := evs[0].Position, evs[n-1].Position
-		buf = encodeChunk(buf[:0], evs, c.recorded)
+		buf = encodeChunk(buf[:0], evs, c.RecordedAt)
 		if _, err := insertChunkRow.ExecContext(ctx, int64(last), int64(first), buf); err != nil {
 			return fmt.Errorf("insert chunk: %w", err)
 		}
 		at := map[string]int{} // stream → index in runs, for this chunk
-		for _, e := range evs {
+		for j := range evs {
+			e := &evs[j]
 			if i, ok := at[e.Stream]; ok {
 				runs[i].last = e.Version
 				continue
 			}
 			at[e.Stream] = len(runs)
-			runs = append(runs, run{stream: c.streams[e.Stream].id, first: e.Version, last: e.Version, chunk: last})
+			runs = append(runs, run{stream: c.streamIDs[e.Stream], first: e.Version, last: e.Version, chunk: last})
 		}
 	}
 	err = s.insertRows(ctx, tx, "INSERT INTO stream_runs (stream_id, first_version, last_version, chunk) VALUES ", "", 4, len(runs), func(i int, args []any) []any {
@@ -248,16 +202,10 @@ func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
 	if err != nil {
 		return fmt.Errorf("insert stream runs: %w", err)
 	}
-	var changed []string
-	for name, st := range c.streams {
-		if st.changed {
-			changed = append(changed, name)
-		}
-	}
 	err = s.insertRows(ctx, tx, "INSERT INTO streams (stream_id, name, version, last_position) VALUES ",
 		" ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, last_position = excluded.last_position", 4, len(changed), func(i int, args []any) []any {
-			st := c.streams[changed[i]]
-			return append(args, st.id, changed[i], int64(st.version), int64(st.last))
+			st := c.Streams[changed[i]]
+			return append(args, c.streamIDs[st.Stream], st.Stream, int64(st.Version), int64(st.LastPosition))
 		})
 	if err != nil {
 		return fmt.Errorf("update streams: %w", err)

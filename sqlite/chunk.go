@@ -36,11 +36,12 @@ const (
 var errBadChunk = errors.New("corrupt chunk")
 
 // encodeChunk appends the encoding of evs to buf.
-func encodeChunk(buf []byte, evs []*sluice.Event, recorded time.Time) []byte {
+func encodeChunk(buf []byte, evs []sluice.Event, recorded time.Time) []byte {
 	buf = append(buf, chunkFormat)
 	buf = binary.AppendUvarint(buf, uint64(len(evs)))
 	buf = binary.AppendVarint(buf, recorded.UnixNano())
-	for _, e := range evs {
+	for i := range evs {
+		e := &evs[i]
 		buf = binary.AppendUvarint(buf, e.Version)
 		for _, f := range [...]string{e.ID, e.Stream, e.Type, e.Source, e.Time} {
 			buf = appendField(buf, f)

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -57,7 +58,7 @@ func (s *Store) loadIDs(ctx context.Context) error {
 	return nil
 }
 
-// lookupIDs adds to c.ids the stored events whose ids the commit carries.
+// lookupIDs adds to c.Stored the stored events whose ids the commit carries.
 func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes []int64) error {
 	var candidates []sluice.Position
 	for _, h := range hashes {
@@ -88,7 +89,7 @@ func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes [
 		last := evs[len(evs)-1].Position
 		for len(candidates) > 0 && candidates[0] <= last {
 			e := &evs[candidates[0]-evs[0].Position]
-			c.ids[e.ID] = sluice.Appended{ID: e.ID, Position: e.Position, Version: e.Version, Duplicate: true}
+			c.Stored[e.ID] = sluice.Appended{ID: e.ID, Position: e.Position, Version: e.Version}
 			candidates = candidates[1:]
 		}
 	}
@@ -99,12 +100,12 @@ func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes [
 // full, or one of the commit's ids shares a hash with a recent one (or
 // another of the commit's), which the map cannot hold.
 func (s *Store) needsFlush(c *commit) bool {
-	if len(s.ids.recent)+len(c.rows) >= s.ids.flushAt {
+	if len(s.ids.recent)+len(c.Events) >= s.ids.flushAt {
 		return true
 	}
-	seen := make(map[int64]bool, len(c.rows))
-	for _, e := range c.rows {
-		h := idHash(e.ID)
+	seen := make(map[int64]bool, len(c.Events))
+	for i := range c.Events {
+		h := idHash(c.Events[i].ID)
 		if _, ok := s.ids.recent[h]; ok || seen[h] {
 			return true
 		}
@@ -115,11 +116,12 @@ func (s *Store) needsFlush(c *commit) bool {
 
 // flushIDs writes recent and the commit's ids to id_index, in tx.
 func (s *Store) flushIDs(ctx context.Context, tx *sql.Conn, c *commit) error {
-	pairs := make([][2]int64, 0, len(s.ids.recent)+len(c.rows))
+	pairs := make([][2]int64, 0, len(s.ids.recent)+len(c.Events))
 	for h, p := range s.ids.recent {
 		pairs = append(pairs, [2]int64{h, int64(p)})
 	}
-	for _, e := range c.rows {
+	for i := range c.Events {
+		e := &c.Events[i]
 		pairs = append(pairs, [2]int64{idHash(e.ID), int64(e.Position)})
 	}
 	slices.SortFunc(pairs, func(a, b [2]int64) int {
@@ -131,7 +133,7 @@ func (s *Store) flushIDs(ctx context.Context, tx *sql.Conn, c *commit) error {
 	if err != nil {
 		return fmt.Errorf("write id index: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE id_index_state SET indexed_through = ?", int64(c.head)); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE id_index_state SET indexed_through = ?", int64(c.Head)); err != nil {
 		return fmt.Errorf("write id index: %w", err)
 	}
 	return nil
@@ -139,7 +141,7 @@ func (s *Store) flushIDs(ctx context.Context, tx *sql.Conn, c *commit) error {
 
 // flushIDsNow writes recent to id_index in a transaction of its own.
 func (s *Store) flushIDsNow(ctx context.Context) error {
-	c := &commit{head: s.head}
+	c := &commit{CommitPlan: sluice.NewCommitPlan(s.head, time.Time{})}
 	err := s.inTx(ctx, func(tx *sql.Conn) error { return s.flushIDs(ctx, tx, c) })
 	if err != nil {
 		return err
@@ -151,11 +153,11 @@ func (s *Store) flushIDsNow(ctx context.Context) error {
 // committed updates the in-memory part after a successful commit.
 func (s *Store) committed(c *commit, flushed bool) {
 	if flushed {
-		s.ids.through, s.ids.recent = c.head, map[int64]sluice.Position{}
+		s.ids.through, s.ids.recent = c.Head, map[int64]sluice.Position{}
 		return
 	}
-	for _, e := range c.rows {
-		s.ids.recent[idHash(e.ID)] = e.Position
+	for i := range c.Events {
+		s.ids.recent[idHash(c.Events[i].ID)] = c.Events[i].Position
 	}
 }
 
