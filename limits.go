@@ -19,6 +19,11 @@ const (
 type Limits struct {
 	// MaxEventBytes bounds one event's Size. Default 1 MiB.
 	MaxEventBytes int
+	// JSONChecked says the caller has already checked that every event's
+	// Data and Metadata are well-formed JSON (the HTTP decoder does as it
+	// parses), so Prepare does not scan them again; it still requires
+	// Metadata to be an object. Default false.
+	JSONChecked bool
 }
 
 // DefaultLimits are the limits when none are configured.
@@ -31,9 +36,8 @@ var DefaultLimits = Limits{MaxEventBytes: DefaultMaxEventBytes}
 // is marked and not checked again (the Writer checks at Submit, the store
 // at Append), so a caller must not change its events after Prepare.
 func (l Limits) Prepare(reqs []AppendRequest) error {
-	maxBytes := l.MaxEventBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxEventBytes
+	if l.MaxEventBytes <= 0 {
+		l.MaxEventBytes = DefaultMaxEventBytes
 	}
 	for r := range reqs {
 		req := &reqs[r]
@@ -56,7 +60,7 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 				}
 				e.Stream = req.Stream
 			}
-			if err := checkEvent(i, e, maxBytes); err != nil {
+			if err := l.checkEvent(i, e); err != nil {
 				return err
 			}
 		}
@@ -68,7 +72,7 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 }
 
 // checkEvent checks one event and fills in its id and stream.
-func checkEvent(i int, e *Event, maxBytes int) error {
+func (l Limits) checkEvent(i int, e *Event) error {
 	fail := func(field, reason string) error {
 		return &EventError{Index: i, ID: e.ID, Field: field, Reason: reason}
 	}
@@ -94,17 +98,17 @@ func checkEvent(i int, e *Event, maxBytes int) error {
 	if len(e.Data) == 0 {
 		return fail("data", "is required")
 	}
-	if !validJSON(e.Data) {
+	if !l.JSONChecked && !validJSON(e.Data) {
 		return fail("data", "is not valid JSON")
 	}
-	if len(e.Metadata) > 0 && (!validJSON(e.Metadata) || firstByte(e.Metadata) != '{') {
+	if len(e.Metadata) > 0 && ((!l.JSONChecked && !validJSON(e.Metadata)) || firstByte(e.Metadata) != '{') {
 		return fail("metadata", "must be a JSON object")
 	}
 	if e.ID == "" {
 		e.ID = NewID()
 	}
-	if size := e.Size(); size > maxBytes {
-		return fail("size", fmt.Sprintf("event is %d bytes, at most %d allowed", size, maxBytes))
+	if size := e.Size(); size > l.MaxEventBytes {
+		return fail("size", fmt.Sprintf("event is %d bytes, at most %d allowed", size, l.MaxEventBytes))
 	}
 	return nil
 }

@@ -149,3 +149,16 @@ func FuzzPrepare(f *testing.F) {
 		}
 	})
 }
+
+func TestLimits_JSONChecked(t *testing.T) {
+	checked := sluice.Limits{JSONChecked: true}
+	bad := []sluice.AppendRequest{{Events: []sluice.Event{{Type: "t", Data: []byte(`{`)}}}}
+	if err := checked.Prepare(bad); err != nil {
+		t.Fatalf("JSONChecked: the caller vouches for the data; got %v", err)
+	}
+	notObject := []sluice.AppendRequest{{Events: []sluice.Event{{Type: "t", Data: []byte(`1`), Metadata: []byte(`[1]`)}}}}
+	var ee *sluice.EventError
+	if err := checked.Prepare(notObject); !errors.As(err, &ee) || ee.Field != "metadata" {
+		t.Fatalf("metadata must still be an object: got %v", err)
+	}
+}

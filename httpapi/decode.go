@@ -64,11 +64,17 @@ func DecodeStreamAppend(r *http.Request, l Limits) ([]Item, *Problem) {
 	return decodeRequest(r, l, streamFormats)
 }
 
+// eventLimits are the store's rules for events the decoder has parsed: their
+// data and metadata are well-formed JSON already.
+func (l Limits) eventLimits() sluice.Limits {
+	return sluice.Limits{MaxEventBytes: l.MaxEventBytes, JSONChecked: true}
+}
+
 // CheckItems checks, one event at a time, every item that has no Err against
 // the envelope's rules (sluice.Limits.Prepare), filling in missing ids and
 // streams in place, and sets Err on the items whose event breaks a rule.
 func CheckItems(items []Item, l Limits) {
-	limits := sluice.Limits{MaxEventBytes: l.MaxEventBytes}
+	limits := l.eventLimits()
 	for i := range items {
 		it := &items[i]
 		if it.Err != nil {
@@ -90,7 +96,7 @@ func CheckItems(items []Item, l Limits) {
 // item has an Err, it first checks all the events as one request, and
 // checks them one by one only when that fails.
 func Validate(items []Item, l Limits) (valid sluice.AppendRequest, rejected []EventProblem) {
-	limits := sluice.Limits{MaxEventBytes: l.MaxEventBytes}
+	limits := l.eventLimits()
 	if req, ok := prepareAll(items, limits); ok {
 		return req, nil
 	}
