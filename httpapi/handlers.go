@@ -208,25 +208,33 @@ type eventsPage struct {
 
 // readStream is GET /v1/streams/{stream}/events.
 func (s *Server) readStream(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, p := s.limitParam(q)
-	if p == nil {
-		var from uint64
-		from, p = uintParam(q, "from_version")
-		opts := sluice.ReadStreamOptions{FromVersion: from, Limit: limit}
-		switch q.Get("direction") {
-		case "", "forward":
-		case "backward":
-			opts.Backward = true
-		default:
-			p = problemf(http.StatusBadRequest, "invalid_parameter", `direction must be "forward" or "backward"`)
-		}
-		if p == nil {
-			s.serveStream(w, r, opts)
-			return
-		}
+	opts, p := s.readStreamParams(r.URL.Query())
+	if p != nil {
+		writeProblem(w, p)
+		return
 	}
-	writeProblem(w, p)
+	s.serveStream(w, r, opts)
+}
+
+// readStreamParams reads limit=, from_version= and direction=.
+func (s *Server) readStreamParams(q url.Values) (sluice.ReadStreamOptions, *Problem) {
+	limit, p := s.limitParam(q)
+	if p != nil {
+		return sluice.ReadStreamOptions{}, p
+	}
+	from, p := uintParam(q, "from_version")
+	if p != nil {
+		return sluice.ReadStreamOptions{}, p
+	}
+	opts := sluice.ReadStreamOptions{FromVersion: from, Limit: limit}
+	switch q.Get("direction") {
+	case "", "forward":
+	case "backward":
+		opts.Backward = true
+	default:
+		return opts, problemf(http.StatusBadRequest, "invalid_parameter", `direction must be "forward" or "backward"`)
+	}
+	return opts, nil
 }
 
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, opts sluice.ReadStreamOptions) {
