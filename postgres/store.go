@@ -57,16 +57,26 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Validate returns every problem of the options at once.
+// OptionError is one problem of Options: the field ("url", "schema") and
+// what is wrong with it.
+type OptionError struct {
+	Field  string
+	Reason string
+}
+
+func (e *OptionError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate returns every problem of the options at once, each an
+// *OptionError.
 func (o Options) Validate() error {
 	var errs []error
 	if o.URL == "" {
-		errs = append(errs, errors.New("url: is required"))
+		errs = append(errs, &OptionError{"url", "is required"})
 	} else if _, err := pgxpool.ParseConfig(o.URL); err != nil {
-		errs = append(errs, fmt.Errorf("url: %w", err))
+		errs = append(errs, &OptionError{"url", err.Error()})
 	}
 	if len(o.Schema) > maxIdentifierBytes {
-		errs = append(errs, fmt.Errorf("schema: is %d bytes, at most %d allowed", len(o.Schema), maxIdentifierBytes))
+		errs = append(errs, &OptionError{"schema", fmt.Sprintf("is %d bytes, at most %d allowed", len(o.Schema), maxIdentifierBytes)})
 	}
 	return errors.Join(errs...)
 }

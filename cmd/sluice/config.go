@@ -303,15 +303,14 @@ func (c Config) storeProblems() []error {
 		return []error{errors.New("store: must be a postgres:// or postgresql:// URL, or empty for the embedded store")}
 	}
 	err := postgres.Options{URL: c.Store, Schema: c.PostgresSchema}.Validate()
+	field := map[string]string{"url": "store", "schema": "postgres_schema"} // their names here
 	var errs []error
 	for _, e := range unjoin(err) {
-		// postgres.Options.Validate names its fields url: and schema:.
-		msg := e.Error()
-		if rest, ok := strings.CutPrefix(msg, "schema: "); ok {
-			errs = append(errs, fmt.Errorf("postgres_schema: %s", rest))
-		} else {
-			errs = append(errs, fmt.Errorf("store: %s", strings.TrimPrefix(msg, "url: ")))
+		var oe *postgres.OptionError
+		if errors.As(e, &oe) && field[oe.Field] != "" {
+			e = fmt.Errorf("%s: %s", field[oe.Field], oe.Reason)
 		}
+		errs = append(errs, e)
 	}
 	return errs
 }
