@@ -133,6 +133,30 @@ func load(b *testing.B, h http.Handler, query string, body func(int) []byte, eve
 		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 	}
 	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+	reportCommits(b, ts.URL)
+}
+
+// reportCommits reports the mean events per group commit and the mean
+// commit time from the server's /metrics (the bare handler has none).
+func reportCommits(b *testing.B, url string) {
+	req, _ := http.NewRequest("GET", url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	values := map[string]float64{}
+	for line := range strings.SplitSeq(string(text), "\n") {
+		if name, v, ok := strings.Cut(line, " "); ok && strings.HasPrefix(name, "sluice_commit_") {
+			values[name], _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if n := values["sluice_commit_events_count"]; n > 0 {
+		b.ReportMetric(values["sluice_commit_events_sum"]/n, "events/commit")
+		b.ReportMetric(values["sluice_commit_duration_seconds_sum"]/n*1000, "commit-ms")
+	}
 }
 
 // peakRSSMiB is the process's peak resident memory (VmHWM).
