@@ -28,6 +28,9 @@ var (
 	// ErrLeaseHeld: another holder has the lease. The error is a
 	// *LeaseHeldError.
 	ErrLeaseHeld = errors.New("lease held by another holder")
+	// ErrSchemaNotFound: no schema (or no such version) is registered for
+	// the type.
+	ErrSchemaNotFound = errors.New("schema not found")
 	// ErrUnavailable: the store cannot be reached or cannot write (database
 	// down, disk full). Retry later.
 	ErrUnavailable = errors.New("store unavailable")

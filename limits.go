@@ -122,6 +122,15 @@ func CheckStream(name string) error {
 	return nil
 }
 
+// CheckType returns an error saying what is wrong with an event type, or
+// nil when it is 1–128 of A-Z a-z 0-9 . _ : -.
+func CheckType(t string) error {
+	if reason := checkType(t); reason != "" {
+		return fmt.Errorf("type %q: %s", t, reason)
+	}
+	return nil
+}
+
 func checkType(t string) string {
 	if len(t) == 0 || len(t) > MaxTypeBytes {
 		return fmt.Sprintf("must be 1 to %d characters", MaxTypeBytes)

@@ -130,6 +130,8 @@ type Store interface {
 	Log
 	Checkpoints
 	Leases
+	Schemas
+	Quarantine
 	// Close releases the store; calls after it return ErrClosed.
 	Close() error
 }

@@ -315,7 +315,7 @@ func TestOverload(t *testing.T) {
 	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
 		g := &gatedStore{Store: open(t), entered: make(chan struct{}, 10), gate: make(chan struct{})}
 		w := sluice.NewWriter(g, sluice.WriterOptions{MaxQueueEvents: 1})
-		srv, err := httpapi.New(g, w, testConfig(), nil)
+		srv, err := httpapi.New(g, w, newRegistry(t, g), testConfig(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

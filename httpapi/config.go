@@ -75,6 +75,9 @@ type Config struct {
 	// RetryAfter is what 503 and 429 answers tell clients to wait.
 	// Default 1s.
 	RetryAfter time.Duration `yaml:"retry_after"`
+	// Schemas say what happens to events their schemas reject, and to
+	// those of types without a schema.
+	Schemas SchemaPolicy `yaml:"schemas"`
 }
 
 // WithDefaults returns the configuration with zero fields at their
@@ -111,6 +114,16 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = time.Second
+	}
+	sp := &c.Schemas
+	if sp.UnknownTypes == "" {
+		sp.UnknownTypes = UnknownAccept
+	}
+	if sp.QuarantineMaxEvents <= 0 {
+		sp.QuarantineMaxEvents = 100_000
+	}
+	if sp.QuarantineMaxAge <= 0 {
+		sp.QuarantineMaxAge = 7 * 24 * time.Hour
 	}
 	return c
 }
@@ -159,10 +172,17 @@ func (c Config) Validate() error {
 		{"limits.rate_burst", l.RateBurst < 0},
 		{"limits.max_page_size", l.MaxPageSize < 0},
 		{"retry_after", c.RetryAfter < 0},
+		{"schemas.quarantine_max_events", c.Schemas.QuarantineMaxEvents < 0},
+		{"schemas.quarantine_max_age", c.Schemas.QuarantineMaxAge < 0},
 	} {
 		if f.neg {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", f.path))
 		}
+	}
+	switch c.Schemas.UnknownTypes {
+	case "", UnknownAccept, UnknownReject, UnknownQuarantine:
+	default:
+		errs = append(errs, fmt.Errorf("schemas.unknown_types: %q is not accept, reject or quarantine", c.Schemas.UnknownTypes))
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,10 +23,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // ingestAnswer is the answer of POST /v1/events.
 type ingestAnswer struct {
-	Accepted   int             `json:"accepted"`
-	Duplicates int             `json:"duplicates"`
-	Rejected   []EventProblem  `json:"rejected"`
-	Position   sluice.Position `json:"position,omitempty"`
+	Accepted   int            `json:"accepted"`
+	Duplicates int            `json:"duplicates"`
+	Rejected   []EventProblem `json:"rejected"`
+	// Quarantined counts the rejected events kept in the quarantine.
+	Quarantined int             `json:"quarantined"`
+	Position    sluice.Position `json:"position,omitempty"`
+}
+
+// check checks the items' events against the envelope's rules, then
+// against their types' schemas, and returns the valid ones as a checked
+// request, the problems of the others by index, and the rejected events to
+// keep in the quarantine: those the schemas rejected when keep is set, and
+// those of types without a schema under the quarantine policy.
+func (s *Server) check(r *http.Request, items []Item, keep bool) (sluice.AppendRequest, []EventProblem, []sluice.Quarantined) {
+	valid, rejected := Validate(items, s.cfg.Limits)
+	bySchema, quarantine := s.checkSchemas(items, &valid, keyFrom(r).Name, keep)
+	if len(bySchema) > 0 {
+		rejected = append(rejected, bySchema...)
+		slices.SortStableFunc(rejected, func(a, b EventProblem) int { return a.Index - b.Index })
+	}
+	return valid, rejected, quarantine
 }
 
 // ingest is POST /v1/events.
@@ -53,15 +72,29 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	valid, rejected := Validate(items, s.cfg.Limits)
-	s.metrics.events.WithLabelValues("rejected").Add(float64(len(rejected)))
-	if len(rejected) > 0 && (atomic || len(valid.Events) == 0) {
-		p := problemf(http.StatusBadRequest, "invalid_events", strconv.Itoa(len(rejected))+" of "+strconv.Itoa(len(items))+" events are invalid; nothing was stored")
+	valid, rejected, quarantine := s.check(r, items, async || s.cfg.Schemas.QuarantineDurable)
+	if atomic {
+		quarantine = nil // all or nothing, and the sender reads why
+	}
+	invalid := len(items) - len(valid.Events)
+	s.metrics.events.WithLabelValues("rejected").Add(float64(invalid))
+	if len(quarantine) > 0 {
+		if err := s.quarantine(r.Context(), quarantine); err != nil {
+			writeProblem(w, s.storeProblem(err))
+			return
+		}
+	}
+	if invalid > 0 && (atomic || len(valid.Events) == 0) {
+		detail := strconv.Itoa(invalid) + " of " + strconv.Itoa(len(items)) + " events are invalid; nothing was stored"
+		if len(quarantine) > 0 {
+			detail += " (" + strconv.Itoa(len(quarantine)) + " kept in the quarantine)"
+		}
+		p := problemf(http.StatusBadRequest, "invalid_events", detail)
 		p.Errors = rejected
 		writeProblem(w, p)
 		return
 	}
-	answer := ingestAnswer{Rejected: rejected}
+	answer := ingestAnswer{Rejected: rejected, Quarantined: len(quarantine)}
 	if answer.Rejected == nil {
 		answer.Rejected = []EventProblem{}
 	}
@@ -173,10 +206,10 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	valid, rejected := Validate(items, s.cfg.Limits)
-	if len(rejected) > 0 {
-		s.metrics.events.WithLabelValues("rejected").Add(float64(len(rejected)))
-		p := problemf(http.StatusBadRequest, "invalid_events", strconv.Itoa(len(rejected))+" of "+strconv.Itoa(len(items))+" events are invalid; nothing was stored")
+	valid, rejected, _ := s.check(r, items, false)
+	if invalid := len(items) - len(valid.Events); invalid > 0 {
+		s.metrics.events.WithLabelValues("rejected").Add(float64(invalid))
+		p := problemf(http.StatusBadRequest, "invalid_events", strconv.Itoa(invalid)+" of "+strconv.Itoa(len(items))+" events are invalid; nothing was stored")
 		p.Errors = rejected
 		writeProblem(w, p)
 		return
@@ -356,6 +389,20 @@ func uintParam(q url.Values, name string) (uint64, *Problem) {
 		return 0, problemf(http.StatusBadRequest, "invalid_parameter", name+" must be a whole number")
 	}
 	return n, nil
+}
+
+// readSmallBody reads a request body of at most limit bytes (a schema, a
+// replay selection): the ingest decoders handle the large ones.
+func readSmallBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Problem) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, bodyTooLarge(limit)
+	case err != nil:
+		return nil, problemf(http.StatusBadRequest, "unreadable_body", "reading the body: "+err.Error())
+	}
+	return body, nil
 }
 
 func boolParam(q url.Values, name string) (bool, *Problem) {

@@ -21,6 +21,11 @@ type metrics struct {
 	commits  prometheus.Histogram     // events per commit
 	commitS  prometheus.Histogram     // seconds per commit
 	failures prometheus.Counter       // failed commits
+	// validated counts events checked against schemas by type and
+	// outcome (valid, invalid, no_schema); quarantined, events kept in
+	// the quarantine by type. Types without a schema share one label.
+	validated   *prometheus.CounterVec
+	quarantined *prometheus.CounterVec
 }
 
 func newMetrics(store sluice.Store, writer *sluice.Writer) *metrics {
@@ -35,6 +40,10 @@ func newMetrics(store sluice.Store, writer *sluice.Writer) *metrics {
 		commitS: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_commit_duration_seconds", Help: "Time per group commit.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_commit_failures_total", Help: "Group commits that failed."}),
+		validated: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_schema_validations_total",
+			Help: "Events checked against their type's schema, by type and outcome: valid, invalid, no_schema (types without a schema are labelled _unregistered)."}, []string{"type", "outcome"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_quarantined_events_total",
+			Help: "Events kept in the quarantine, by type (types without a schema are labelled _unregistered)."}, []string{"type"}),
 	}
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_writer_queue_events", Help: "Events queued or in the commit in flight."}, func() float64 {
 		events, _ := writer.Depth()
@@ -46,7 +55,7 @@ func newMetrics(store sluice.Store, writer *sluice.Writer) *metrics {
 		h, _ := store.Head(ctx)
 		return float64(h)
 	})
-	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, queue, head)
+	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, queue, head)
 	for _, outcome := range []string{"accepted", "duplicate", "rejected"} {
 		m.events.WithLabelValues(outcome)
 	}

@@ -16,6 +16,9 @@ type EventProblem struct {
 	// Path is the JSON pointer of the offending value within the event
 	// ("/type", "/data/price"), "" for the whole event.
 	Path string `json:"path"`
+	// Keyword is the JSON Schema keyword that failed ("minimum",
+	// "required"), for schema violations.
+	Keyword string `json:"keyword,omitempty"`
 	// Message says what is wrong, for a developer.
 	Message string `json:"message"`
 }

@@ -12,12 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/schema"
 )
 
 // Server is the HTTP API of one sluice process.
 type Server struct {
 	store    sluice.Store
 	writer   *sluice.Writer
+	schemas  *schema.Registry
 	cfg      Config
 	log      *slog.Logger
 	keys     *keyring
@@ -25,11 +27,15 @@ type Server struct {
 	mux      *http.ServeMux
 	methods  map[string][]string // path pattern → its methods, for 405 answers
 	draining atomic.Bool
+	// sinceTrim counts the events quarantined since the quarantine was
+	// last trimmed.
+	sinceTrim atomic.Int64
 }
 
-// New builds the API over store and writer. cfg is validated (all problems
-// at once) and completed with defaults.
-func New(store sluice.Store, writer *sluice.Writer, cfg Config, log *slog.Logger) (*Server, error) {
+// New builds the API over store and writer, checking events with the
+// schemas of registry (whose refreshing is the caller's: registry.Run). cfg
+// is validated (all problems at once) and completed with defaults.
+func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -37,7 +43,7 @@ func New(store sluice.Store, writer *sluice.Writer, cfg Config, log *slog.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: store, writer: writer, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux(), methods: map[string][]string{}}
+	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux(), methods: map[string][]string{}}
 	s.metrics = newMetrics(store, writer)
 	s.routes()
 	return s, nil
@@ -61,6 +67,12 @@ func (s *Server) routes() {
 	s.handle("GET /v1/streams/{stream}/events", "read_stream", read, s.readStream)
 	s.handle("GET /v1/streams", "list_streams", read, s.listStreams)
 	s.handle("GET /v1/events", "read_log", read, s.readLog)
+	s.handle("PUT /v1/schemas/{type}", "put_schema", RoleAdmin, s.putSchema)
+	s.handle("GET /v1/schemas", "list_schemas", read, s.listSchemas)
+	s.handle("GET /v1/schemas/{type}", "get_schema", read, s.getSchema)
+	s.handle("GET /v1/schemas/{type}/versions/{version}", "get_schema_version", read, s.getSchema)
+	s.handle("GET /v1/quarantine", "list_quarantine", read, s.listQuarantine)
+	s.handle("POST /v1/quarantine/replay", "replay_quarantine", RoleAdmin, s.replayQuarantine)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problemf(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
 	})
@@ -142,6 +154,8 @@ func (s *Server) storeProblem(err error) *Problem {
 		return s.unavailable("store_unavailable", "the store cannot write now; retry later")
 	case errors.Is(err, sluice.ErrStreamNotFound):
 		return problemf(http.StatusNotFound, "stream_not_found", "the stream has no events")
+	case errors.Is(err, sluice.ErrSchemaNotFound):
+		return problemf(http.StatusNotFound, "schema_not_found", "no such schema is registered")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return s.unavailable("timeout", "the request was not finished in time")
 	}

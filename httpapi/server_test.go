@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/postgres"
+	"github.com/sluicehq/sluice/schema"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -72,13 +73,23 @@ func newHarness(t *testing.T, store sluice.Store, cfg httpapi.Config) *harness {
 	t.Helper()
 	w := sluice.NewWriter(store, sluice.WriterOptions{})
 	t.Cleanup(func() { w.Close(context.Background()) })
-	srv, err := httpapi.New(store, w, cfg, nil)
+	srv, err := httpapi.New(store, w, newRegistry(t, store), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &harness{t: t, url: ts.URL, srv: srv, store: store}
+}
+
+// newRegistry is the schema registry of store, loaded.
+func newRegistry(tb testing.TB, store sluice.Schemas) *schema.Registry {
+	tb.Helper()
+	r := schema.New(store, schema.Options{})
+	if err := r.Load(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return r
 }
 
 // request is one HTTP call of a test.

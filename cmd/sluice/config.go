@@ -43,6 +43,10 @@ type Config struct {
 	// while requests are still served, so that load balancers stop sending
 	// before the listener closes. Default 0s.
 	DrainDelay time.Duration `yaml:"drain_delay"`
+	// SchemasDir, when set, is a directory of JSON Schemas registered at
+	// start, one file per event type named after it (page_viewed.json); a
+	// schema registered already makes no new version. Default "" (none).
+	SchemasDir string `yaml:"schemas_dir"`
 	// Writer configures the group-commit writer.
 	Writer WriterConfig `yaml:"writer"`
 	// HTTP configures the HTTP API: keys, limits, metrics.

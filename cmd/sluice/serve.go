@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/postgres"
+	"github.com/sluicehq/sluice/schema"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -86,9 +87,18 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	w := sluice.NewWriter(store, cfg.writerOptions())
-	api, err := c.newAPI(store, w, cfg, log)
+	registry, err := openRegistry(ctx, store, cfg, log)
+	var api *httpapi.Server
 	if err == nil {
+		api, err = c.newAPI(store, w, registry, cfg, log)
+	}
+	if err == nil {
+		rctx, stopRegistry := context.WithCancel(ctx)
+		refreshed := make(chan struct{})
+		go func() { defer close(refreshed); registry.Run(rctx) }()
 		err = serve(ctx, stop, ln, api, cfg, log)
+		stopRegistry()
+		<-refreshed
 	}
 	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store))
 	if err == nil {
@@ -151,7 +161,7 @@ func invalidConfig(problems []error) error {
 
 // newAPI returns the HTTP API over store and w, with the configured keys,
 // or else the generated ones.
-func (c *ServeCommand) newAPI(store sluice.Store, w *sluice.Writer, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
+func (c *ServeCommand) newAPI(store sluice.Store, w *sluice.Writer, registry *schema.Registry, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
 	if len(cfg.HTTP.Keys) == 0 {
 		keys, err := generatedKeys(cfg.Data, c.Stderr)
 		if err != nil {
@@ -159,7 +169,7 @@ func (c *ServeCommand) newAPI(store sluice.Store, w *sluice.Writer, cfg Config, 
 		}
 		cfg.HTTP.Keys = keys
 	}
-	api, err := httpapi.New(store, w, cfg.HTTP, log)
+	api, err := httpapi.New(store, w, registry, cfg.HTTP, log)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
@@ -230,16 +240,35 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store,
 	return s, nil
 }
 
+// openRegistry loads the schema registry from the store, then registers the
+// schemas of cfg.SchemasDir (a file whose schema is registered already
+// makes no new version).
+func openRegistry(ctx context.Context, store sluice.Store, cfg Config, log *slog.Logger) (*schema.Registry, error) {
+	registry := schema.New(store, schema.Options{})
+	if err := registry.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load schemas: %w", err)
+	}
+	if cfg.SchemasDir == "" {
+		return registry, nil
+	}
+	n, err := registry.LoadDir(ctx, cfg.SchemasDir)
+	if err != nil {
+		return nil, fmt.Errorf("schemas_dir: %w", err)
+	}
+	log.Info("schemas loaded", "dir", cfg.SchemasDir, "new_versions", n)
+	return registry, nil
+}
+
 // storeAttrs describe the store for the logs, without the URL's secrets.
 func storeAttrs(cfg Config) []any {
 	if cfg.Store == "" {
 		return []any{"store", "sqlite", "data", cfg.Data}
 	}
-	schema := cfg.PostgresSchema
-	if schema == "" {
-		schema = postgres.DefaultSchema
+	pgSchema := cfg.PostgresSchema
+	if pgSchema == "" {
+		pgSchema = postgres.DefaultSchema
 	}
-	return []any{"store", "postgres", "schema", schema}
+	return []any{"store", "postgres", "schema", pgSchema}
 }
 
 // closeWriter commits the queued events and stops the writer, waiting at
