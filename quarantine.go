@@ -2,6 +2,8 @@ package sluice
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -57,4 +59,39 @@ type Quarantine interface {
 	// quarantined before olderThan (zero: no age limit), and returns how
 	// many it removed.
 	TrimQuarantine(ctx context.Context, maxCount int, olderThan time.Time) (int, error)
+}
+
+// QuarantineRecord is a Quarantined event's columns as backends store
+// them: the envelope as JSON without its data and metadata, which are kept
+// byte for byte beside it (json.Marshal would rewrite them), and the
+// reasons as JSON.
+type QuarantineRecord struct {
+	Envelope, Data, Metadata, Reasons []byte
+}
+
+// Record returns q's event and reasons as stored.
+func (q *Quarantined) Record() (QuarantineRecord, error) {
+	e := q.Event
+	e.Data, e.Metadata = nil, nil
+	envelope, err := json.Marshal(e)
+	if err != nil {
+		return QuarantineRecord{}, fmt.Errorf("quarantined event %q: %w", e.ID, err)
+	}
+	reasons, err := json.Marshal(q.Reasons)
+	if err != nil {
+		return QuarantineRecord{}, fmt.Errorf("quarantined event %q: %w", e.ID, err)
+	}
+	return QuarantineRecord{Envelope: envelope, Data: q.Event.Data, Metadata: q.Event.Metadata, Reasons: reasons}, nil
+}
+
+// SetRecord sets q's event and reasons from their stored form.
+func (q *Quarantined) SetRecord(r QuarantineRecord) error {
+	if err := json.Unmarshal(r.Envelope, &q.Event); err != nil {
+		return fmt.Errorf("quarantined seq %d: %w", q.Seq, err)
+	}
+	if err := json.Unmarshal(r.Reasons, &q.Reasons); err != nil {
+		return fmt.Errorf("quarantined seq %d: %w", q.Seq, err)
+	}
+	q.Event.Data, q.Event.Metadata = r.Data, r.Metadata
+	return nil
 }

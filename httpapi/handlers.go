@@ -326,12 +326,7 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 // readLog is GET /v1/events.
 func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, p := s.limitParam(q)
-	if p != nil {
-		writeProblem(w, p)
-		return
-	}
-	after, p := uintParam(q, "after")
+	limit, after, p := s.pageParams(q)
 	if p != nil {
 		writeProblem(w, p)
 		return
@@ -365,6 +360,16 @@ func filterParams(q url.Values) sluice.Filter {
 	f.StreamPrefix = q.Get("stream_prefix")
 	f.Category = q.Get("category")
 	return f
+}
+
+// pageParams reads limit= and after=, the page of a read by position or
+// sequence number.
+func (s *Server) pageParams(q url.Values) (limit int, after uint64, p *Problem) {
+	if limit, p = s.limitParam(q); p != nil {
+		return 0, 0, p
+	}
+	after, p = uintParam(q, "after")
+	return limit, after, p
 }
 
 // limitParam reads limit=, default 100, at most MaxPageSize.

@@ -59,16 +59,12 @@ func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	if query.Limit, p = s.limitParam(q); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	after, p := uintParam(q, "after")
+	limit, after, p := s.pageParams(q)
 	if p != nil {
 		writeProblem(w, p)
 		return
 	}
-	query.After = int64(after)
+	query.Limit, query.After = limit, int64(after)
 	list, err := s.store.ListQuarantined(r.Context(), query)
 	if err != nil {
 		writeProblem(w, s.storeProblem(err))

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -70,21 +69,15 @@ func (s *Store) AddQuarantined(ctx context.Context, qs []sluice.Quarantined) err
 // quarantineRow is q as a row of quarantineColumns; its time is now when
 // q.At is zero.
 func quarantineRow(q *sluice.Quarantined, now time.Time) ([]any, error) {
-	e := q.Event
-	e.Data, e.Metadata = nil, nil // kept byte for byte in columns of their own
-	event, err := json.Marshal(e)
+	r, err := q.Record()
 	if err != nil {
-		return nil, fmt.Errorf("event %q: %w", e.ID, err)
-	}
-	reasons, err := json.Marshal(q.Reasons)
-	if err != nil {
-		return nil, fmt.Errorf("event %q: %w", e.ID, err)
+		return nil, err
 	}
 	at := q.At
 	if at.IsZero() {
 		at = now
 	}
-	return []any{e.ID, e.Type, event, []byte(q.Event.Data), []byte(q.Event.Metadata), reasons, q.Key, at}, nil
+	return []any{q.Event.ID, q.Event.Type, r.Envelope, r.Data, r.Metadata, r.Reasons, q.Key, at}, nil
 }
 
 // ListQuarantined returns the selected events in Seq order; see
@@ -127,19 +120,12 @@ func (s *Store) ListQuarantined(ctx context.Context, q sluice.QuarantineQuery) (
 // readQuarantined reads a row of selectQuarantine.
 func readQuarantined(row pgx.CollectableRow) (sluice.Quarantined, error) {
 	var q sluice.Quarantined
-	var event, data, metadata, reasons []byte
-	if err := row.Scan(&q.Seq, &event, &data, &metadata, &reasons, &q.Key, &q.At); err != nil {
+	var r sluice.QuarantineRecord
+	if err := row.Scan(&q.Seq, &r.Envelope, &r.Data, &r.Metadata, &r.Reasons, &q.Key, &q.At); err != nil {
 		return q, err
 	}
-	if err := json.Unmarshal(event, &q.Event); err != nil {
-		return q, fmt.Errorf("seq %d: %w", q.Seq, err)
-	}
-	if err := json.Unmarshal(reasons, &q.Reasons); err != nil {
-		return q, fmt.Errorf("seq %d: %w", q.Seq, err)
-	}
-	q.Event.Data, q.Event.Metadata = data, metadata
 	q.At = q.At.UTC()
-	return q, nil
+	return q, q.SetRecord(r)
 }
 
 // DeleteQuarantined removes the events with these Seq numbers.

@@ -48,21 +48,15 @@ func (s *Store) AddQuarantined(ctx context.Context, qs []sluice.Quarantined) err
 // quarantineRow is q as the values of a row of quarantine, from event_id on;
 // its time is now when q.At is zero.
 func quarantineRow(q *sluice.Quarantined, now time.Time) ([]any, error) {
-	e := q.Event
-	e.Data, e.Metadata = nil, nil // kept byte for byte in columns of their own
-	event, err := json.Marshal(e)
+	r, err := q.Record()
 	if err != nil {
-		return nil, fmt.Errorf("event %q: %w", e.ID, err)
-	}
-	reasons, err := json.Marshal(q.Reasons)
-	if err != nil {
-		return nil, fmt.Errorf("event %q: %w", e.ID, err)
+		return nil, err
 	}
 	at := q.At
 	if at.IsZero() {
 		at = now
 	}
-	return []any{e.ID, e.Type, string(event), []byte(q.Event.Data), []byte(q.Event.Metadata), string(reasons), q.Key, at.UnixNano()}, nil
+	return []any{q.Event.ID, q.Event.Type, string(r.Envelope), r.Data, r.Metadata, string(r.Reasons), q.Key, at.UnixNano()}, nil
 }
 
 // ListQuarantined returns the selected events in Seq order; see
@@ -112,20 +106,13 @@ func (s *Store) ListQuarantined(ctx context.Context, q sluice.QuarantineQuery) (
 // scanQuarantined reads a row of selectQuarantine.
 func scanQuarantined(rows *sql.Rows) (sluice.Quarantined, error) {
 	var q sluice.Quarantined
-	var event, data, metadata, reasons []byte
+	var r sluice.QuarantineRecord
 	var at int64
-	if err := rows.Scan(&q.Seq, &event, &data, &metadata, &reasons, &q.Key, &at); err != nil {
+	if err := rows.Scan(&q.Seq, &r.Envelope, &r.Data, &r.Metadata, &r.Reasons, &q.Key, &at); err != nil {
 		return q, err
 	}
-	if err := json.Unmarshal(event, &q.Event); err != nil {
-		return q, fmt.Errorf("seq %d: %w", q.Seq, err)
-	}
-	if err := json.Unmarshal(reasons, &q.Reasons); err != nil {
-		return q, fmt.Errorf("seq %d: %w", q.Seq, err)
-	}
-	q.Event.Data, q.Event.Metadata = data, metadata
 	q.At = time.Unix(0, at).UTC()
-	return q, nil
+	return q, q.SetRecord(r)
 }
 
 // DeleteQuarantined removes the events with these Seq numbers.
