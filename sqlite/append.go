@@ -39,7 +39,7 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		streamIDs:  map[string]int64{},
 		nextID:     s.nextStreamID,
 	}
-	flush := false
+	var idw idWrite
 	// The driver runs a statement with a cancellable context on a goroutine
 	// of its own and waits for it; under load, each handoff waits for the
 	// scheduler behind every runnable goroutine. SQLite statements do not
@@ -53,15 +53,14 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		if err := s.write(ctx, tx, c); err != nil {
 			return err
 		}
-		if flush = s.needsFlush(c); flush {
-			return s.flushIDs(ctx, tx, c)
-		}
-		return nil
+		var err error
+		idw, err = s.writeIDs(ctx, tx, c)
+		return err
 	})
 	if err != nil {
 		return nil, unavailable("append", err)
 	}
-	s.committed(c, flush)
+	s.committed(c, idw)
 	s.head, s.nextStreamID = c.Head, c.nextID
 	s.notify.Publish(c.Head)
 	return c.Results, nil

@@ -23,15 +23,31 @@ func idHash(id string) int64 {
 }
 
 // idIndex finds events by id. Ids of events up to through are in the
-// id_index table; the ids after it are in recent, which is written to the
-// table in one sorted batch once it holds flushAt entries. Writing random
-// ids one commit at a time would dirty an index page per event (about 2 MB
-// of WAL per 500-event commit); a sorted batch of 100,000 dirties each page
-// once.
+// id_index table; the later ones are in memory. Writing random ids one
+// commit at a time would dirty an index page per event (about 2 MB of WAL
+// per 500-event commit), so they are written in sorted batches: once recent
+// holds flushAt ids it is frozen (sorted by hash), and each following commit
+// writes the next slice of the frozen batch, so that no single commit pays
+// for the whole batch (on a log of millions of events, rewriting most of
+// the index's pages at once stalled ingest for a quarter of a second).
 type idIndex struct {
 	through sluice.Position
+	// frozen is the batch being written, sorted by hash; frozen[:written]
+	// is in id_index already. It holds the ids of the events after through
+	// up to frozenThrough.
+	frozen        []idEntry
+	written       int
+	frozenThrough sluice.Position
+	// recent holds the ids of the events after frozenThrough (after through
+	// when nothing is frozen).
 	recent  map[int64]sluice.Position
 	flushAt int
+}
+
+// idEntry is a row of id_index.
+type idEntry struct {
+	hash     int64
+	position sluice.Position
 }
 
 // loadIDs reads where the on-disk index ends and rebuilds recent from the
@@ -61,9 +77,14 @@ func (s *Store) loadIDs(ctx context.Context) error {
 // lookupIDs adds to c.Stored the stored events whose ids the commit carries.
 func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes []int64) error {
 	var candidates []sluice.Position
+	frozen := s.ids.frozen
 	for _, h := range hashes {
 		if p, ok := s.ids.recent[h]; ok {
 			candidates = append(candidates, p)
+		}
+		i, _ := slices.BinarySearchFunc(frozen, h, func(e idEntry, h int64) int { return cmp.Compare(e.hash, h) })
+		for ; i < len(frozen) && frozen[i].hash == h; i++ {
+			candidates = append(candidates, frozen[i].position)
 		}
 	}
 	err := s.queryEach(ctx, tx, "SELECT position FROM id_index WHERE hash IN (SELECT value FROM json_each(?))", jsonInts(hashes), func(rows *sql.Rows) error {
@@ -96,13 +117,40 @@ func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes [
 	return nil
 }
 
-// needsFlush reports whether the commit must write the index: recent is
-// full, or one of the commit's ids shares a hash with a recent one (or
-// another of the commit's), which the map cannot hold.
-func (s *Store) needsFlush(c *commit) bool {
-	if len(s.ids.recent)+len(c.Events) >= s.ids.flushAt {
-		return true
+// idWrite is what a commit wrote to id_index: everything in memory (a full
+// flush), or the next n entries of the frozen batch.
+type idWrite struct {
+	full bool
+	n    int
+}
+
+// writeIDs writes the commit's share of the index, in tx: the next slice of
+// the frozen batch, large enough that the batch is written before recent
+// fills again; or, when one of the commit's ids shares a hash with a recent
+// one (or another of the commit's), which the map cannot hold, everything.
+func (s *Store) writeIDs(ctx context.Context, tx *sql.Conn, c *commit) (idWrite, error) {
+	if s.hashClash(c) {
+		return idWrite{full: true}, s.flushIDs(ctx, tx, c)
 	}
+	rest := s.ids.frozen[s.ids.written:]
+	if len(rest) == 0 {
+		return idWrite{}, nil
+	}
+	n := min(len(rest), max(len(s.ids.frozen)/16, 2*len(c.Events), 1))
+	if err := s.insertIDs(ctx, tx, rest[:n]); err != nil {
+		return idWrite{}, err
+	}
+	if n == len(rest) {
+		if err := s.setIndexedThrough(ctx, tx, s.ids.frozenThrough); err != nil {
+			return idWrite{}, err
+		}
+	}
+	return idWrite{n: n}, nil
+}
+
+// hashClash reports whether one of the commit's ids shares a hash with a
+// recent one or another of the commit's.
+func (s *Store) hashClash(c *commit) bool {
 	seen := make(map[int64]bool, len(c.Events))
 	for i := range c.Events {
 		h := idHash(c.Events[i].ID)
@@ -114,50 +162,84 @@ func (s *Store) needsFlush(c *commit) bool {
 	return false
 }
 
-// flushIDs writes recent and the commit's ids to id_index, in tx.
+// flushIDs writes everything in memory and the commit's ids to id_index, in
+// tx.
 func (s *Store) flushIDs(ctx context.Context, tx *sql.Conn, c *commit) error {
-	pairs := make([][2]int64, 0, len(s.ids.recent)+len(c.Events))
+	entries := slices.Clone(s.ids.frozen[s.ids.written:])
 	for h, p := range s.ids.recent {
-		pairs = append(pairs, [2]int64{h, int64(p)})
+		entries = append(entries, idEntry{h, p})
 	}
 	for i := range c.Events {
-		e := &c.Events[i]
-		pairs = append(pairs, [2]int64{idHash(e.ID), int64(e.Position)})
+		entries = append(entries, idEntry{idHash(c.Events[i].ID), c.Events[i].Position})
 	}
-	slices.SortFunc(pairs, func(a, b [2]int64) int {
-		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
-	})
-	err := s.insertRows(ctx, tx, "INSERT INTO id_index (hash, position) VALUES ", "", 2, len(pairs), func(i int, args []any) []any {
-		return append(args, pairs[i][0], pairs[i][1])
+	sortIDs(entries)
+	if err := s.insertIDs(ctx, tx, entries); err != nil {
+		return err
+	}
+	return s.setIndexedThrough(ctx, tx, c.Head)
+}
+
+// insertIDs writes entries, sorted by hash, to id_index. An entry may be
+// there already: after a restart, the events after indexed_through are
+// indexed again, some of which a partly written batch had written.
+func (s *Store) insertIDs(ctx context.Context, tx *sql.Conn, entries []idEntry) error {
+	err := s.insertRows(ctx, tx, "INSERT OR IGNORE INTO id_index (hash, position) VALUES ", "", 2, len(entries), func(i int, args []any) []any {
+		return append(args, entries[i].hash, int64(entries[i].position))
 	})
 	if err != nil {
-		return fmt.Errorf("write id index: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE id_index_state SET indexed_through = ?", int64(c.Head)); err != nil {
 		return fmt.Errorf("write id index: %w", err)
 	}
 	return nil
 }
 
-// flushIDsNow writes recent to id_index in a transaction of its own.
+func (s *Store) setIndexedThrough(ctx context.Context, tx *sql.Conn, p sluice.Position) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE id_index_state SET indexed_through = ?", int64(p)); err != nil {
+		return fmt.Errorf("write id index: %w", err)
+	}
+	return nil
+}
+
+func sortIDs(entries []idEntry) {
+	slices.SortFunc(entries, func(a, b idEntry) int {
+		return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.position, b.position))
+	})
+}
+
+// flushIDsNow writes everything in memory to id_index in a transaction of
+// its own.
 func (s *Store) flushIDsNow(ctx context.Context) error {
 	c := &commit{CommitPlan: sluice.NewCommitPlan(s.head, time.Time{})}
 	err := s.inTx(ctx, func(tx *sql.Conn) error { return s.flushIDs(ctx, tx, c) })
 	if err != nil {
 		return err
 	}
-	s.committed(c, true)
+	s.committed(c, idWrite{full: true})
 	return nil
 }
 
-// committed updates the in-memory part after a successful commit.
-func (s *Store) committed(c *commit, flushed bool) {
-	if flushed {
-		s.ids.through, s.ids.recent = c.Head, map[int64]sluice.Position{}
+// committed updates the in-memory part after a successful commit: what
+// was written leaves memory, the commit's ids join recent, and a full
+// recent is frozen for the next commits to write.
+func (s *Store) committed(c *commit, w idWrite) {
+	ids := &s.ids
+	if w.full {
+		ids.through, ids.recent = c.Head, map[int64]sluice.Position{}
+		ids.frozen, ids.written = nil, 0
 		return
 	}
+	if ids.written += w.n; len(ids.frozen) > 0 && ids.written == len(ids.frozen) {
+		ids.through, ids.frozen, ids.written = ids.frozenThrough, nil, 0
+	}
 	for i := range c.Events {
-		s.ids.recent[idHash(c.Events[i].ID)] = c.Events[i].Position
+		ids.recent[idHash(c.Events[i].ID)] = c.Events[i].Position
+	}
+	if len(ids.frozen) == 0 && len(ids.recent) >= ids.flushAt {
+		ids.frozen = make([]idEntry, 0, len(ids.recent))
+		for h, p := range ids.recent {
+			ids.frozen = append(ids.frozen, idEntry{h, p})
+		}
+		sortIDs(ids.frozen)
+		ids.frozenThrough, ids.recent = c.Head, map[int64]sluice.Position{}
 	}
 }
 

@@ -42,13 +42,17 @@ const (
 
 // Store is a sluice.Store in a directory on disk.
 type Store struct {
-	dir    string
-	lock   *os.File
-	w      *sql.DB   // the writing database: one connection, wc
-	wc     *sql.Conn // held for the store's life; see inTx
-	r      *sql.DB   // readers
-	limits sluice.Limits
-	notify sluice.HeadNotifier
+	dir  string
+	lock *os.File
+	w    *sql.DB   // the writing database: one connection, wc
+	wc   *sql.Conn // held for the store's life; see inTx
+	r    *sql.DB   // readers
+	ck   *sql.DB   // the checkpointer's connection
+	// stopCheckpoints ends the checkpointer, which closes checkpointed.
+	stopCheckpoints context.CancelFunc
+	checkpointed    chan struct{}
+	limits          sluice.Limits
+	notify          sluice.HeadNotifier
 
 	mu     sync.Mutex // serializes writes; guards the fields below
 	head   sluice.Position
@@ -118,6 +122,9 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	if s.wc, err = s.w.Conn(ctx); err != nil {
 		return err
 	}
+	if _, err := s.wc.ExecContext(ctx, "PRAGMA wal_autocheckpoint="+walFrames); err != nil { // see checkpoint.go
+		return err
+	}
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
@@ -126,6 +133,17 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	}
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
+	if s.ck, err = sql.Open(driverName, dsn(path, false)); err != nil {
+		return err
+	}
+	conn, err := s.ck.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	var cctx context.Context
+	cctx, s.stopCheckpoints = context.WithCancel(context.WithoutCancel(ctx))
+	s.checkpointed = make(chan struct{})
+	go s.checkpointer(cctx, conn, s.checkpointed)
 	err = s.wc.QueryRowContext(ctx, "SELECT (SELECT coalesce(max(last_position), 0) FROM chunks), (SELECT coalesce(max(stream_id), 0) + 1 FROM streams)").
 		Scan(&s.head, &s.nextStreamID)
 	if err != nil {
@@ -175,13 +193,17 @@ func (s *Store) Close() error {
 
 func (s *Store) closeAll() error {
 	var errs []error
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+		<-s.checkpointed
+	}
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
 	if s.wc != nil {
 		errs = append(errs, s.wc.Close())
 	}
-	for _, db := range []*sql.DB{s.r, s.w} {
+	for _, db := range []*sql.DB{s.ck, s.r, s.w} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}

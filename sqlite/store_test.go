@@ -2,9 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sqlite"
 	"github.com/sluicehq/sluice/storetest"
 )
@@ -28,8 +32,10 @@ func TestStore(t *testing.T) {
 }
 
 // TestStore_IDIndex drives the dedupe index through its on-disk part: with
-// a batch of 3, most ids are found in id_index, some in memory, and the
-// in-memory part is rebuilt from the log at open.
+// a batch of 3, ids are found in id_index, in a frozen batch being written
+// a slice per commit, and in memory; the store is reopened at every stage
+// (a batch half written included), and the in-memory part is rebuilt from
+// the log.
 func TestStore_IDIndex(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -42,34 +48,76 @@ func TestStore_IDIndex(t *testing.T) {
 		return s
 	}
 	s := open()
+	// appendOne appends e, and every fourth time closes and reopens the
+	// store: whatever state the index is in then (a frozen batch half
+	// written included), it must survive.
+	appends := 0
+	appendOne := func(e sluice.Event) sluice.Appended {
+		t.Helper()
+		res, err := s.Append(ctx, []sluice.AppendRequest{{Events: []sluice.Event{e}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if appends++; appends%4 != 0 {
+			return res[0].Events[0]
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = open()
+		return res[0].Events[0]
+	}
 	var ids []string
-	for i := range 10 {
+	for i := range 14 {
 		e := storetest.BenchEvent(i)
 		ids = append(ids, e.ID)
-		if _, err := s.Append(ctx, []sluice.AppendRequest{{Events: []sluice.Event{e}}}); err != nil {
+		appendOne(e)
+		// Every id again: each must be a duplicate of its event.
+		for j, id := range ids {
+			if a := appendOne(sluice.Event{ID: id, Type: "page.viewed", Data: []byte(`{}`)}); !a.Duplicate || a.Position != sluice.Position(j+1) {
+				t.Fatalf("id %d of %d: %+v, want a duplicate of position %d", j, len(ids), a, j+1)
+			}
+		}
+	}
+	defer s.Close()
+	if h, _ := s.Head(ctx); h != 14 {
+		t.Fatalf("head %d, want 14: no duplicate may be stored", h)
+	}
+}
+
+// TestStore_Checkpoints: commits only append to the WAL; the checkpointer
+// copies the pages into the database file in the background, and Close
+// leaves an empty WAL.
+func TestStore_Checkpoints(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(name string) int64 {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	before := size("sluice.db")
+	for i := range 20 {
+		evs := make([]sluice.Event, 500)
+		for j := range evs {
+			evs[j] = storetest.BenchEvent(i*500 + j)
+		}
+		if _, err := s.Append(ctx, []sluice.AppendRequest{{Events: evs}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	check := func(s *sqlite.Store) {
-		t.Helper()
-		for i, id := range ids {
-			res, err := s.Append(ctx, []sluice.AppendRequest{{Events: []sluice.Event{{ID: id, Type: "page.viewed", Data: []byte(`{}`)}}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a := res[0].Events[0]; !a.Duplicate || a.Position != sluice.Position(i+1) {
-				t.Fatalf("id %d: %+v, want a duplicate of position %d", i, a, i+1)
-			}
-		}
-	}
-	check(s)
+	testutil.Eventually(t, 10*time.Second, func() bool { return size("sluice.db") > before+2<<20 },
+		"the database file did not grow by the 4 MB of events the WAL holds")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = open()
-	defer s.Close()
-	check(s)
-	if h, _ := s.Head(ctx); h != 10 {
-		t.Fatalf("head %d, want 10: no duplicate may be stored", h)
+	if n := size("sluice.db-wal"); n != 0 {
+		t.Fatalf("after Close the WAL holds %d bytes", n)
 	}
 }
