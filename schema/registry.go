@@ -61,6 +61,7 @@ type compiled struct {
 	typ     string
 	version int
 	schema  *jsonschema.Schema
+	fast    *fastSchema // nil: the schema is beyond the fast path's subset
 }
 
 // New returns a Registry of the schemas in store, empty until Load.
@@ -102,7 +103,7 @@ func (r *Registry) load(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("load schema %q version %d: %w", v.Type, v.Version, err))
 			continue
 		}
-		fresh = append(fresh, &compiled{typ: v.Type, version: v.Version, schema: p.schema})
+		fresh = append(fresh, &compiled{typ: v.Type, version: v.Version, schema: p.schema, fast: p.fast})
 	}
 	r.install(fresh...)
 	return errors.Join(errs...)
@@ -168,7 +169,7 @@ func (r *Registry) put(ctx context.Context, p prepared) (sluice.SchemaVersion, b
 	if err != nil {
 		return sluice.SchemaVersion{}, false, fmt.Errorf("put schema %q: %w", p.typ, err)
 	}
-	r.install(&compiled{typ: p.typ, version: v.Version, schema: p.schema})
+	r.install(&compiled{typ: p.typ, version: v.Version, schema: p.schema, fast: p.fast})
 	return v, created, nil
 }
 
@@ -220,6 +221,7 @@ type prepared struct {
 	typ    string
 	doc    []byte
 	schema *jsonschema.Schema
+	fast   *fastSchema
 }
 
 // prepare checks typ, parses and compiles doc, and puts it in canonical
@@ -245,7 +247,7 @@ func prepare(typ string, doc []byte) (prepared, error) {
 	if err := enc.Encode(v); err != nil { // encoding/json sorts map keys
 		return prepared{}, &InvalidSchemaError{Type: typ, Message: err.Error()}
 	}
-	return prepared{typ: typ, doc: bytes.TrimSuffix(b.Bytes(), []byte("\n")), schema: sch}, nil
+	return prepared{typ: typ, doc: bytes.TrimSuffix(b.Bytes(), []byte("\n")), schema: sch, fast: newFast(typ, v)}, nil
 }
 
 // compile compiles the parsed document v as draft 2020-12 (unless it names
@@ -294,6 +296,9 @@ func (r *Registry) Validate(typ string, data []byte) (known bool, violations []s
 	c := (*r.cache.Load())[typ]
 	if c == nil {
 		return false, nil
+	}
+	if c.fast != nil && c.fast.accepts(data) { // certainly valid, without decoding: fast.go
+		return true, nil
 	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
