@@ -187,8 +187,10 @@ func (s *Server) replayQuarantine(w http.ResponseWriter, r *http.Request) {
 func (s *Server) replayPage(ctx context.Context, page []sluice.Quarantined, answer *replayAnswer) error {
 	var req sluice.AppendRequest
 	var seqs []int64
+	counts := validationCounts{}
+	defer counts.add(s.metrics.validated)
 	for _, q := range page {
-		if violations, _ := s.schemaViolations(&q.Event); violations != nil {
+		if violations, _ := s.schemaViolations(&q.Event, counts); violations != nil {
 			answer.Failed = append(answer.Failed, replayFailure{Seq: q.Seq, ID: q.Event.ID, Type: q.Event.Type, Errors: violations})
 			continue
 		}

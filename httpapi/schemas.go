@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/schema"
 )
@@ -117,13 +119,15 @@ func (s *Server) getSchema(w http.ResponseWriter, r *http.Request) {
 func (s *Server) checkSchemas(items []Item, valid *sluice.AppendRequest, key string, keep bool) (rejected []EventProblem, quarantine []sluice.Quarantined) {
 	kept := valid.Events[:0]
 	next := 0
+	counts := validationCounts{}
+	defer counts.add(s.metrics.validated)
 	for i := range items {
 		if items[i].Err != nil {
 			continue
 		}
 		e := valid.Events[next]
 		next++
-		violations, unknown := s.schemaViolations(&e)
+		violations, unknown := s.schemaViolations(&e, counts)
 		if violations == nil {
 			kept = append(kept, e)
 			continue
@@ -142,19 +146,29 @@ func (s *Server) checkSchemas(items []Item, valid *sluice.AppendRequest, key str
 // schemaViolations checks e against its type's schema, or applies the
 // policy for types without one (unknown is then true); nil means it
 // passes.
-func (s *Server) schemaViolations(e *sluice.Event) (violations []sluice.Violation, unknown bool) {
+func (s *Server) schemaViolations(e *sluice.Event, counts validationCounts) (violations []sluice.Violation, unknown bool) {
 	known, violations := s.schemas.Validate(e.Type, e.Data)
 	if known {
 		outcome := "valid"
 		if violations != nil {
 			outcome = "invalid"
 		}
-		s.metrics.validated.WithLabelValues(e.Type, outcome).Inc()
+		counts[[2]string{e.Type, outcome}]++
 		return violations, false
 	}
-	s.metrics.validated.WithLabelValues(unregisteredType, "no_schema").Inc()
+	counts[[2]string{unregisteredType, "no_schema"}]++
 	if s.cfg.Schemas.UnknownTypes == UnknownAccept {
 		return nil, true
 	}
 	return []sluice.Violation{{Path: "/type", Message: "no schema is registered for type " + strconv.Quote(e.Type)}}, true
+}
+
+// validationCounts counts a request's validations by type and outcome, so
+// that the metric is updated once per pair rather than once per event.
+type validationCounts map[[2]string]int
+
+func (c validationCounts) add(m *prometheus.CounterVec) {
+	for labels, n := range c {
+		m.WithLabelValues(labels[0], labels[1]).Add(float64(n))
+	}
 }
