@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/postgres"
 )
 
 // orderSchema asks for a sku and a price of at least 0.
@@ -315,3 +318,26 @@ func TestUnknownTypes(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSchemas_TwoNodes: a schema registered through one process takes
+// effect in another sharing the PostgreSQL database within a second.
+func TestSchemas_TwoNodes(t *testing.T) {
+	url, pgSchema := testutil.PostgresSchema(t)
+	open := func() sluice.Store {
+		s, err := postgres.Open(context.Background(), postgres.Options{URL: url, Schema: pgSchema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := newHarness(t, open(), testConfig()), newHarness(t, open(), testConfig())
+	b.want(post("/v1/events", writeKey, `{"type":"n","data":"x"}`), 200, nil)
+	a.want(put("/v1/schemas/n", adminKey, `{"type":"integer"}`), 201, nil)
+	registered := time.Now()
+	testutil.Eventually(t, time.Second, func() bool {
+		code, _, _ := b.do(post("/v1/events", writeKey, `{"type":"n","data":"x"}`))
+		return code == 400
+	}, "the other node still accepts a string for a type whose schema wants an integer")
+	t.Logf("the other node applied the schema after %v", time.Since(registered))
+}

@@ -73,7 +73,12 @@ func newHarness(t *testing.T, store sluice.Store, cfg httpapi.Config) *harness {
 	t.Helper()
 	w := sluice.NewWriter(store, sluice.WriterOptions{})
 	t.Cleanup(func() { w.Close(context.Background()) })
-	srv, err := httpapi.New(store, w, newRegistry(t, store), cfg, nil)
+	registry := newRegistry(t, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	refreshed := make(chan struct{})
+	go func() { defer close(refreshed); registry.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-refreshed })
+	srv, err := httpapi.New(store, w, registry, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +87,8 @@ func newHarness(t *testing.T, store sluice.Store, cfg httpapi.Config) *harness {
 	return &harness{t: t, url: ts.URL, srv: srv, store: store}
 }
 
-// newRegistry is the schema registry of store, loaded.
+// newRegistry is the schema registry of store, loaded (newHarness also
+// keeps it refreshed, as serve does).
 func newRegistry(tb testing.TB, store sluice.Schemas) *schema.Registry {
 	tb.Helper()
 	r := schema.New(store, schema.Options{})
