@@ -186,6 +186,17 @@ func TestValidation(t *testing.T) {
 				t.Fatalf("durable rejection quarantined without quarantine_durable: %+v", q.Events)
 			}
 		})
+		t.Run("EveryFormat", func(t *testing.T) {
+			for _, tc := range []struct{ contentType, body string }{
+				{"application/x-ndjson", `{"type":"order.placed","data":{"sku":"SKU-1","price":1}}` + "\n" + `{"id":"o2","type":"order.placed","data":{"price":-5}}` + "\n"},
+				{"application/cloudevents-batch+json", `[{"specversion":"1.0","id":"c1","source":"/s","type":"order.placed","data":{"sku":"SKU-1","price":1}},{"specversion":"1.0","id":"o2","source":"/s","type":"order.placed","data":{"price":-5}}]`},
+				{"text/plain", `[{"type":"order.placed","data":{"sku":"SKU-1","price":1}},{"id":"o2","type":"order.placed","data":{"price":-5}}]`},
+			} {
+				var a ingestAnswer
+				h.want(request{method: "POST", path: "/v1/events", key: writeKey, contentType: tc.contentType, body: tc.body}, 200, &a)
+				wantBadOrder(t, a.Rejected)
+			}
+		})
 		t.Run("StreamAppend", func(t *testing.T) {
 			var p problem
 			h.want(post("/v1/streams/order-9/events", writeKey, `[{"id":"s1","type":"order.placed","data":{"sku":"SKU-9","price":1}},{"id":"o2","type":"order.placed","data":{"price":-5}}]`), 400, &p)
