@@ -4,11 +4,12 @@ SLUICE_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export SLUICE_TEST_POSTGRES
 FUZZTIME ?= 10s
 BENCHTIME ?= 3s
+BENCH_DURATION ?= 10s
 
-.PHONY: help test lint bench fuzz
+.PHONY: help test lint bench bench-store fuzz
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 test: lint ## run every test under the race detector (PostgreSQL from SLUICE_TEST_POSTGRES)
 	go test -race -count=1 ./...
@@ -18,7 +19,10 @@ lint: ## gofmt, go vet and staticcheck
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: ## store benchmarks: embedded and PostgreSQL, with the raw COPY baseline
+bench: ## sluice bench suite: the standard scenarios against baselines of the same run, BENCH_DURATION each (default 10s)
+	go run ./cmd/sluice bench suite --duration $(BENCH_DURATION) --postgres "$(SLUICE_TEST_POSTGRES)"
+
+bench-store: ## store benchmarks (go test -bench): embedded and PostgreSQL, with the raw COPY baseline
 	go test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) . ./sqlite/ ./postgres/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s)

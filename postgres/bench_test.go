@@ -3,12 +3,12 @@ package postgres_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/postgres"
 	"github.com/sluicehq/sluice/storetest"
 )
 
@@ -49,35 +49,15 @@ func checkpoint(tb testing.TB, url string) {
 
 // BenchmarkRawCopy500 is the baseline of BenchmarkAppendBatch500: the same
 // rows, COPY'd 500 to a transaction into a bare table with the indexes of
-// events, and nothing else.
+// events, and nothing else (postgres.RawCopy).
 func BenchmarkRawCopy500(b *testing.B) {
 	url, schema := testutil.PostgresSchema(b)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
+	c, err := postgres.NewRawCopy(ctx, url, schema) // checkpoints
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	table := pgx.Identifier{schema, "raw_events"}
-	if _, err := conn.Exec(ctx, `CREATE TABLE `+table.Sanitize()+` (
-		position    bigint PRIMARY KEY,
-		id          text COLLATE "C" NOT NULL UNIQUE,
-		stream      text COLLATE "C" NOT NULL,
-		version     bigint NOT NULL,
-		type        text COLLATE "C" NOT NULL,
-		source      text NOT NULL,
-		time        text NOT NULL,
-		data        bytea NOT NULL,
-		metadata    bytea,
-		recorded_at timestamptz NOT NULL,
-		UNIQUE (stream, version)
-	)`); err != nil {
-		b.Fatal(err)
-	}
-	columns := []string{"position", "id", "stream", "version", "type", "source", "time", "data", "metadata", "recorded_at"}
-	var position int64
-	versions := map[string]int64{}
-	checkpoint(b, url)
+	defer c.Close(ctx)
 	b.SetBytes(int64(benchBatch * len(storetest.BenchEvent(0).Data)))
 	events := make([]sluice.Event, benchBatch)
 	b.ResetTimer()
@@ -87,18 +67,7 @@ func BenchmarkRawCopy500(b *testing.B) {
 			events[i] = storetest.BenchEvent(i)
 		}
 		b.StartTimer()
-		now := time.Now().UTC()
-		rows := make([][]any, len(events))
-		for i, e := range events {
-			position++
-			versions[e.Stream]++
-			rows[i] = []any{position, e.ID, e.Stream, versions[e.Stream], e.Type, e.Source, e.Time, []byte(e.Data), []byte(nil), now}
-		}
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			_, err := tx.CopyFrom(ctx, table, columns, pgx.CopyFromRows(rows))
-			return err
-		})
-		if err != nil {
+		if err := c.Copy(ctx, events); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -20,6 +20,8 @@ Commands:
 
 	serve          run the HTTP API
 	config check   check a configuration file without starting
+	bench          send load to a sluice and measure it; bench suite: the
+	               standard scenarios against baselines
 	version        print the version
 	help           print this help, or a command's: sluice help serve
 
@@ -30,6 +32,7 @@ The configuration reference is docs/configuration.md.
 var commandHelp = map[string]string{
 	"serve":   serveUsage,
 	"config":  configUsage,
+	"bench":   benchUsage,
 	"version": versionUsage,
 }
 

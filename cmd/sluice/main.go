@@ -55,6 +55,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return (&ServeCommand{m}).Run(ctx, args)
 	case "config":
 		return (&ConfigCommand{m}).Run(ctx, args)
+	case "bench":
+		return (&BenchCommand{m}).Run(ctx, args)
 	case "version":
 		return (&VersionCommand{m}).Run(ctx, args)
 	case "help", "-h", "-help", "--help":
