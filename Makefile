@@ -31,3 +31,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 	    echo "== $$pkg $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+.PHONY: reliability
+RELIABILITY_FUZZTIME ?= 1m
+reliability: ## crash, outage, overload, disk-full and bad-client scenarios against the real binary (SLUICE_RELIABILITY=full: full version), then every fuzz target for RELIABILITY_FUZZTIME (default 1m)
+	@status=0; SLUICE_RELIABILITY=$${SLUICE_RELIABILITY:-short} go test -p 1 -count=1 -v -timeout 90m ./reliability/ || status=$$?; \
+	  $(MAKE) --no-print-directory fuzz FUZZTIME=$(RELIABILITY_FUZZTIME) && exit $$status

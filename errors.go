@@ -34,7 +34,19 @@ var (
 	// ErrUnavailable: the store cannot be reached or cannot write (database
 	// down, disk full). Retry later.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrStorageFull: the store has no space left to write (disk full).
+	// It is an ErrUnavailable too: errors.Is(ErrStorageFull, ErrUnavailable)
+	// holds, and writing works again once space is freed.
+	ErrStorageFull error = storageFullError{}
 )
+
+// storageFullError is ErrStorageFull: a sentinel that also matches
+// ErrUnavailable.
+type storageFullError struct{}
+
+func (storageFullError) Error() string { return "storage full" }
+
+func (storageFullError) Is(target error) bool { return target == ErrUnavailable }
 
 // WrongExpectedVersionError says which stream failed its expected version and
 // what its version is now.

@@ -3,6 +3,7 @@ package sluice_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -160,5 +161,17 @@ func TestLimits_JSONChecked(t *testing.T) {
 	var ee *sluice.EventError
 	if err := checked.Prepare(notObject); !errors.As(err, &ee) || ee.Field != "metadata" {
 		t.Fatalf("metadata must still be an object: got %v", err)
+	}
+}
+
+// TestErrStorageFull: a full disk is a kind of unavailable store, and a
+// wrapped one is still recognized as full.
+func TestErrStorageFull(t *testing.T) {
+	err := fmt.Errorf("append: %w: %w", sluice.ErrStorageFull, errors.New("database or disk is full"))
+	if !errors.Is(err, sluice.ErrStorageFull) || !errors.Is(err, sluice.ErrUnavailable) {
+		t.Fatalf("%v: want ErrStorageFull and ErrUnavailable", err)
+	}
+	if errors.Is(fmt.Errorf("x: %w", sluice.ErrUnavailable), sluice.ErrStorageFull) {
+		t.Fatal("ErrUnavailable matches ErrStorageFull")
 	}
 }

@@ -389,3 +389,64 @@ func TestReadyz_StoreDown(t *testing.T) {
 		h.want(get("/healthz", ""), 200, nil) // alive all the same
 	})
 }
+
+// fullStore is a store whose disk is full.
+type fullStore struct{ sluice.Store }
+
+func (fullStore) Append(context.Context, []sluice.AppendRequest) ([]sluice.AppendResult, error) {
+	return nil, fmt.Errorf("append: %w: database or disk is full", sluice.ErrStorageFull)
+}
+
+// TestIngest_StorageFull: a full disk is 503 storage_full with Retry-After.
+func TestIngest_StorageFull(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+		h := newHarness(t, fullStore{open(t)}, testConfig())
+		var p problem
+		hdr := h.want(post("/v1/events", writeKey, `{"type":"a","data":1}`), 503, &p)
+		if p.Code != "storage_full" || hdr.Get("Retry-After") == "" {
+			t.Fatalf("%+v %v, want storage_full with Retry-After", p, hdr)
+		}
+	})
+}
+
+// blockedStore is a store whose appends wait until release is closed,
+// saying on entered when one starts.
+type blockedStore struct {
+	sluice.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockedStore) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]sluice.AppendResult, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.Store.Append(ctx, reqs)
+}
+
+// TestIngest_MaxInFlight: beyond limits.max_in_flight ingest requests at
+// once, one more is answered 503 overloaded with Retry-After at once; the
+// one in flight still succeeds.
+func TestIngest_MaxInFlight(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+		cfg := testConfig()
+		cfg.Limits.MaxInFlight = 1
+		store := blockedStore{Store: open(t), entered: make(chan struct{}, 1), release: make(chan struct{})}
+		h := newHarness(t, store, cfg)
+		first := make(chan int)
+		go func() {
+			status, _, _ := h.do(post("/v1/events", writeKey, `{"type":"a","data":1}`))
+			first <- status
+		}()
+		<-store.entered
+		var p problem
+		hdr := h.want(post("/v1/streams/s/events", writeKey, `{"type":"a","data":2}`), 503, &p)
+		if p.Code != "overloaded" || hdr.Get("Retry-After") == "" {
+			t.Errorf("%+v %v, want overloaded with Retry-After", p, hdr)
+		}
+		close(store.release)
+		if status := <-first; status != 200 {
+			t.Fatalf("the request in flight: %d, want 200", status)
+		}
+		h.want(post("/v1/events", writeKey, `{"type":"a","data":3}`), 200, nil)
+	})
+}

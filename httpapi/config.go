@@ -53,6 +53,12 @@ type Limits struct {
 	MaxEventBytes int `yaml:"max_event_bytes"`
 	// MaxEvents bounds the events of one request. Default 10000.
 	MaxEvents int `yaml:"max_events"`
+	// MaxInFlight bounds the ingest requests (POST /v1/events and stream
+	// appends) handled at once; one more is answered 503 overloaded at
+	// once, before its body is read, so that under overload the accepted
+	// requests do not queue behind the excess (docs/decisions.md, D19).
+	// Default 128.
+	MaxInFlight int `yaml:"max_in_flight"`
 	// RatePerKey is the sustained requests per second a key may send
 	// (token bucket) unless the key sets its own rate; 0 means no limit.
 	// Default 0.
@@ -96,6 +102,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if l.MaxEvents <= 0 {
 		l.MaxEvents = 10_000
+	}
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = 128
 	}
 	for i := range c.Keys {
 		k := &c.Keys[i]
@@ -168,6 +177,7 @@ func (c Config) Validate() error {
 		{"limits.max_decompressed_bytes", l.MaxDecompressedBytes < 0},
 		{"limits.max_event_bytes", l.MaxEventBytes < 0},
 		{"limits.max_events", l.MaxEvents < 0},
+		{"limits.max_in_flight", l.MaxInFlight < 0},
 		{"limits.rate_per_key", l.RatePerKey < 0},
 		{"limits.rate_burst", l.RateBurst < 0},
 		{"limits.max_page_size", l.MaxPageSize < 0},

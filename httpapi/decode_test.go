@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice"
 )
@@ -204,6 +205,9 @@ func TestDecodeIngest(t *testing.T) {
 		{name: "AtMaxEvents", body: repeat(ev, 2), limits: func(l *Limits) { l.MaxEvents = 2 }, items: []want{ok("page.viewed"), ok("page.viewed")}},
 		{name: "TooManyLines", ct: "application/x-ndjson", body: lines(ev, "x", ev), limits: func(l *Limits) { l.MaxEvents = 2 }, code: "too_many_events", status: 413},
 		{name: "TooManyCloudEvents", ct: "application/cloudevents-batch+json", body: repeat(ce1, 3), limits: func(l *Limits) { l.MaxEvents = 2 }, code: "too_many_events", status: 413},
+		{name: "InvalidUTF8InData", body: []byte(`{"type":"a","data":"a` + "\xff" + `"}`), code: "malformed_json", status: 400, detail: "invalid UTF-8 in a string at byte offset 21"},
+		{name: "InvalidUTF8InKey", body: []byte(`{"type":"a","data":{"k` + "\xc3" + `":1}}`), code: "malformed_json", status: 400, detail: "invalid UTF-8"},
+		{name: "SurrogateInStream", body: []byte(`{"type":"a","stream":"` + "\xed\xa0\x80" + `","data":1}`), code: "malformed_json", status: 400, detail: "invalid UTF-8"},
 		{name: "TooDeep", body: []byte(`{"type":"a","data":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`), code: "malformed_json", status: 400, detail: "nesting deeper than 10000"},
 		{name: "DeepestAllowed", body: []byte(`{"type":"a","data":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`), items: []want{ok("a")}},
 	}
@@ -248,7 +252,7 @@ func TestDecodeIngest_Fields(t *testing.T) {
 		},
 		{
 			name: "NativeEscapedStrings", ct: "application/json",
-			body: `{"type":"a","source":"caf\u00e9 \"\\\/\n","stream":"caf` + "\xff" + `","data":"x"}`,
+			body: `{"type":"a","source":"caf\u00e9 \"\\\/\n","stream":"caf\ud800","data":"x"}`,
 			want: sluice.Event{Type: "a", Source: "café \"\\/\n", Stream: "caf\uFFFD", Data: json.RawMessage(`"x"`)},
 		},
 		{
@@ -578,6 +582,7 @@ func FuzzDecodeIngest(f *testing.F) {
 		`{"type":"a","data":{"x":[1,2,{"y":null}]},"metadata":{"k":"v"},"id":"i","stream":"s","time":"t","source":"o"}`,
 		`{"type":"a","data":1,"Type":"b"}`, `{"type":"\u00e9","data":"\ud800"}`, `[{"type":"a","data":1},]`, `{"type":"a","data":-01}`,
 		`{"specversion":"1.0","id":"e","source":"s","type":"t","data_base64":"AA==","x":1}`,
+		`{"type":"a","data":"\xff\xc3(é"}`, `{"type":"a","data":` + strings.Repeat("[", 10001) + `}`,
 	} {
 		for ct := range len(fuzzContentTypes) {
 			f.Add([]byte(seed), uint8(ct), uint8(0))
@@ -654,8 +659,10 @@ func compareWithEncodingJSON(t *testing.T, body []byte, items []Item, p *Problem
 		return
 	}
 	blank := len(bytes.TrimLeft(body, " \t\r\n")) == 0
-	if malformed := p != nil && p.Code == "malformed_json"; malformed == json.Valid(body) && !blank {
-		t.Fatalf("json.Valid says %v, decoder says %+v", json.Valid(body), p)
+	// JSON text is UTF-8; encoding/json alone does not check it.
+	valid := json.Valid(body) && utf8.Valid(body)
+	if malformed := p != nil && p.Code == "malformed_json"; malformed == valid && !blank {
+		t.Fatalf("json.Valid and utf8.Valid say %v, decoder says %+v", valid, p)
 	}
 	if p != nil {
 		return
@@ -787,4 +794,21 @@ func BenchmarkDecodeIngest500Baseline(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(500*n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestReadAtMost_ClaimedSize: a Content-Length is a claim; the buffer made
+// before the body arrives is bounded, and grows with what comes.
+func TestReadAtMost_ClaimedSize(t *testing.T) {
+	b, err := readAtMost(strings.NewReader(strings.Repeat("x", 1024)), 10<<20, 10<<20)
+	if err != nil || len(b) != 1024 || cap(b) > maxPresize {
+		t.Fatalf("1 KiB of a claimed 10 MiB: %d bytes in a buffer of %d, %v; want 1024 in at most %d", len(b), cap(b), err, maxPresize)
+	}
+	big := strings.Repeat("y", 3*maxPresize+5)
+	b, err = readAtMost(strings.NewReader(big), 10<<20, int64(len(big)))
+	if err != nil || string(b) != big {
+		t.Fatalf("a body of %d bytes: read %d, %v", len(big), len(b), err)
+	}
+	if _, err := readAtMost(strings.NewReader(big), maxPresize, -1); err != errTooLarge {
+		t.Fatalf("over the limit: %v, want errTooLarge", err)
+	}
 }

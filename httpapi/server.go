@@ -27,6 +27,9 @@ type Server struct {
 	mux      *http.ServeMux
 	methods  map[string][]string // path pattern → its methods, for 405 answers
 	draining atomic.Bool
+	// inFlight holds a token for each ingest request being handled
+	// (Limits.MaxInFlight).
+	inFlight chan struct{}
 	// sinceTrim counts the events quarantined since the quarantine was
 	// last trimmed.
 	sinceTrim atomic.Int64
@@ -43,7 +46,7 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux(), methods: map[string][]string{}}
+	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight)}
 	s.metrics = newMetrics(store, writer)
 	s.routes()
 	return s, nil
@@ -62,8 +65,8 @@ func (s *Server) routes() {
 		metricsRole = ""
 	}
 	s.handle("GET /metrics", "metrics", metricsRole, promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP)
-	s.handle("POST /v1/events", "ingest", ingest, s.ingest)
-	s.handle("POST /v1/streams/{stream}/events", "append", ingest, s.appendStream)
+	s.handle("POST /v1/events", "ingest", ingest, s.admit(s.ingest))
+	s.handle("POST /v1/streams/{stream}/events", "append", ingest, s.admit(s.appendStream))
 	s.handle("GET /v1/streams/{stream}/events", "read_stream", read, s.readStream)
 	s.handle("GET /v1/streams", "list_streams", read, s.listStreams)
 	s.handle("GET /v1/events", "read_log", read, s.readLog)
@@ -123,6 +126,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// admit runs h when fewer than Limits.MaxInFlight ingest requests are being
+// handled, and otherwise answers 503 overloaded at once, without reading
+// the body. The writer's queue bounds memory; this bounds the wait: the
+// requests it accepts are not queued behind every request clients send.
+func (s *Server) admit(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.inFlight <- struct{}{}:
+			defer func() { <-s.inFlight }()
+			h(w, r)
+		default:
+			writeProblem(w, s.unavailable("overloaded", "too many ingest requests in flight; retry later"))
+		}
+	}
+}
+
 // unavailable is a 503 with Retry-After.
 func (s *Server) unavailable(code, detail string) *Problem {
 	p := problemf(http.StatusServiceUnavailable, code, detail)
@@ -150,6 +169,8 @@ func (s *Server) storeProblem(err error) *Problem {
 		return s.unavailable("overloaded", "the write queue is full; retry later")
 	case errors.Is(err, sluice.ErrClosed):
 		return s.unavailable("draining", "the server is shutting down")
+	case errors.Is(err, sluice.ErrStorageFull):
+		return s.unavailable("storage_full", "the store's disk is full; retry once space is freed")
 	case errors.Is(err, sluice.ErrUnavailable):
 		return s.unavailable("store_unavailable", "the store cannot write now; retry later")
 	case errors.Is(err, sluice.ErrStreamNotFound):

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -251,7 +252,17 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 // unavailable wraps a failure to write: the store could not do it now (disk
-// full, I/O error), and the caller may retry.
+// full, I/O error), and the caller may retry. A full disk is
+// sluice.ErrStorageFull (which is also sluice.ErrUnavailable).
 func unavailable(op string, err error) error {
+	if storageFull(err) {
+		return fmt.Errorf("%s: %w: %w", op, sluice.ErrStorageFull, err)
+	}
 	return fmt.Errorf("%s: %w: %w", op, sluice.ErrUnavailable, err)
+}
+
+// storageFull reports whether err says the disk is full: SQLITE_FULL from
+// the driver, or ENOSPC from the file system.
+func storageFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || driverFull(err)
 }

@@ -2,7 +2,11 @@
 
 package sqlite
 
-import _ "github.com/mattn/go-sqlite3" // the default driver: see docs/decisions.md
+import (
+	"errors"
+
+	"github.com/mattn/go-sqlite3" // the default driver: see docs/decisions.md
+)
 
 const driverName = "sqlite3"
 
@@ -14,4 +18,11 @@ func dsn(path string, readOnly bool) string {
 		return d + "&_query_only=1&_cache_size=" + readerCacheKiB
 	}
 	return d + "&_cache_size=" + writerCacheKiB
+}
+
+// driverFull reports whether err is SQLITE_FULL ("database or disk is
+// full").
+func driverFull(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrFull
 }

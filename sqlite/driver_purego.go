@@ -2,7 +2,15 @@
 
 package sqlite
 
-import _ "modernc.org/sqlite" // pure Go, for builds without cgo: see docs/decisions.md
+import (
+	"errors"
+
+	"modernc.org/sqlite" // pure Go, for builds without cgo: see docs/decisions.md
+)
+
+// sqliteFull is SQLITE_FULL, the primary result code of "database or disk
+// is full".
+const sqliteFull = 13
 
 const driverName = "sqlite"
 
@@ -14,4 +22,11 @@ func dsn(path string, readOnly bool) string {
 		return d + "&_pragma=query_only(1)&_pragma=cache_size(" + readerCacheKiB + ")"
 	}
 	return d + "&_pragma=cache_size(" + writerCacheKiB + ")"
+}
+
+// driverFull reports whether err is SQLITE_FULL ("database or disk is
+// full").
+func driverFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqliteFull
 }

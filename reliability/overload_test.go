@@ -1,0 +1,161 @@
+package reliability
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/bench"
+)
+
+const (
+	// overloadRSSLimit bounds the server's peak resident memory under
+	// overload.
+	overloadRSSLimit = 256 << 20
+	// overloadP99Limit bounds the p99 latency of the accepted requests.
+	overloadP99Limit = 100 * time.Millisecond
+	// overloadBatch is the events of each request.
+	overloadBatch = 10
+)
+
+// TestOverload: measure what the server sustains (closed loop, 64
+// connections), then offer ten times that rate open-loop over 512
+// connections. Every request must be answered (200, or 503/429 with
+// Retry-After), the accepted ones with a p99 under 100 ms, the server's
+// peak RSS must stay under 256 MiB, and right after, normal load must be
+// served at 80 % of the sustained rate within 2 s.
+func TestOverload(t *testing.T) {
+	r := report(t, "overload/sqlite")
+	measure, duration := 5*time.Second, 10*time.Second
+	if full {
+		measure, duration = 10*time.Second, 60*time.Second
+	}
+	var env []string
+	if v := os.Getenv("SLUICE_RELIABILITY_MAX_IN_FLIGHT"); v != "" { // to compare settings
+		env = append(env, "SLUICE_HTTP_LIMITS_MAX_IN_FLIGHT="+v)
+	}
+	s := startServer(t, env, "--data", t.TempDir())
+	url := ingestURL(s.base)
+	ctx := context.Background()
+
+	sustained, err := bench.Run(ctx, bench.Config{URL: url, Key: writeKey, Batch: overloadBatch, Connections: 64, Duration: measure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sustained.Errors() > 0 || sustained.RequestsPerSec == 0 {
+		t.Fatalf("measuring the sustained rate: %d errors, statuses %v", sustained.Errors(), sustained.Status)
+	}
+	t.Logf("sustained: %.0f requests/s, %.0f events/s, p99 %s, statuses %v", sustained.RequestsPerSec, sustained.EventsPerSec, sustained.Latency.P99, sustained.Status)
+
+	s.resetPeak()
+	fastBefore, allBefore := ingestLatency(t, s.base)
+	watch := bench.WatchProcess(s.cmd.Process.Pid)
+	// With Rate, bench.Run sends every request due within Duration even
+	// when it is late; the load generator shares the two cores with the
+	// server and cannot send ten times what the server takes, so the
+	// context ends the run at Duration (requests cut short count nowhere).
+	runCtx, cancel := context.WithTimeout(ctx, duration)
+	over, err := bench.Run(runCtx, bench.Config{URL: url, Key: writeKey, Batch: overloadBatch, Connections: 512, Duration: duration, Rate: 10 * sustained.RequestsPerSec, Timeout: 30 * time.Second})
+	cancel()
+	proc := watch()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	fastAfter, allAfter := ingestLatency(t, s.base)
+	// The accepted requests' p99 as the server saw it: requests answered in
+	// more than 100 ms, whatever their status, must be at most 1 % of
+	// the accepted ones. (The generator's latencies count from when each
+	// request was due, and it could not send them on time.)
+	slow := (allAfter - allBefore) - (fastAfter - fastBefore)
+	after, err := bench.Run(ctx, bench.Config{URL: url, Key: writeKey, Batch: overloadBatch, Connections: 64, Duration: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("overload: %d requests in %s (%.0f/s offered, %d late), statuses %v, latency %+v, accepted %+v, per second %v",
+		over.Requests, over.Elapsed, 10*sustained.RequestsPerSec, over.Late, over.Status, over.Latency, over.AcceptedLatency, over.PerSecond)
+	t.Logf("after: per second %v, statuses %v", after.PerSecond, after.Status)
+
+	// Every request answered: 200, or 503/429 with Retry-After.
+	var bad []string
+	for status, n := range over.Status {
+		if status != http.StatusOK && status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests {
+			bad = append(bad, fmt.Sprintf("%d×%d", n, status))
+		}
+	}
+	slices.Sort(bad)
+	if len(bad) > 0 {
+		t.Errorf("answers other than 200, 503 and 429 (0: no answer): %v", bad)
+	}
+	if over.MissingRetryAfter > 0 {
+		t.Errorf("%d answers 503/429 without Retry-After", over.MissingRetryAfter)
+	}
+	if ok := over.Status[http.StatusOK]; slow > ok/100 {
+		t.Errorf("%d ingest requests took the server over %s, more than 1 %% of the %d accepted: their p99 is over %s", slow, overloadP99Limit, ok, overloadP99Limit)
+	}
+	if proc.PeakRSSBytes > overloadRSSLimit {
+		t.Errorf("peak RSS %s, want under %s", mib(proc.PeakRSSBytes), mib(overloadRSSLimit))
+	}
+	// Back to normal within 2 s: one of the first two seconds after at
+	// 80 % of the sustained rate.
+	target := int(0.8 * sustained.EventsPerSec)
+	recovered := -1
+	for i, n := range after.PerSecond[:min(2, len(after.PerSecond))] {
+		if n >= target {
+			recovered = i + 1
+			break
+		}
+	}
+	if recovered < 0 {
+		t.Errorf("after the overload, accepted events per second %v, want %d (80 %% of the sustained rate) within 2s", after.PerSecond, target)
+	}
+
+	r.add(t, "sustained_req_s", int(sustained.RequestsPerSec))
+	r.add(t, "offered_req_s", int(10*sustained.RequestsPerSec))
+	r.add(t, "sent_req_s", int(float64(over.Requests)/over.Elapsed.Seconds()))
+	r.add(t, "duration", duration)
+	r.add(t, "ok", over.Status[http.StatusOK])
+	r.add(t, "503", over.Status[http.StatusServiceUnavailable])
+	r.add(t, "429", over.Status[http.StatusTooManyRequests])
+	r.add(t, "no_answer", over.Status[0])
+	r.add(t, "missing_retry_after", over.MissingRetryAfter)
+	r.add(t, "server_over_100ms", slow)
+	r.add(t, "client_accepted_p99", over.AcceptedLatency.P99)
+	r.add(t, "late", over.Late)
+	r.add(t, "peak_rss", mib(proc.PeakRSSBytes))
+	r.add(t, "recovered_in_s", recovered)
+}
+
+// ingestLatency reads, from the server's metrics, how many ingest requests
+// it answered within overloadP99Limit (its histogram has a bucket there)
+// and in all.
+func ingestLatency(t *testing.T, base string) (fast, all int) {
+	t.Helper()
+	a := do(context.Background(), newClient(1, 10*time.Second), "GET", base+"/metrics", adminKey, nil)
+	if a.err != nil || a.status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", a.status, a.err)
+	}
+	le := strconv.FormatFloat(overloadP99Limit.Seconds(), 'g', -1, 64)
+	sc := bufio.NewScanner(strings.NewReader(string(a.body)))
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		n, _ := strconv.Atoi(value)
+		switch name {
+		case `sluice_http_request_duration_seconds_bucket{route="ingest",le="` + le + `"}`:
+			fast = n
+		case `sluice_http_request_duration_seconds_count{route="ingest"}`:
+			all = n
+		}
+	}
+	if all == 0 {
+		t.Fatalf("no ingest latency in the metrics:\n%.2000s", a.body)
+	}
+	return fast, all
+}
