@@ -56,8 +56,8 @@ type Limits struct {
 	// MaxInFlight bounds the ingest requests (POST /v1/events and stream
 	// appends) handled at once; one more is answered 503 overloaded at
 	// once, before its body is read, so that under overload the accepted
-	// requests do not queue behind the excess (docs/decisions.md, D19).
-	// Default 128.
+	// requests do not queue behind the excess (docs/decisions.md, D19,
+	// D20). Default 64.
 	MaxInFlight int `yaml:"max_in_flight"`
 	// RatePerKey is the sustained requests per second a key may send
 	// (token bucket) unless the key sets its own rate; 0 means no limit.
@@ -104,7 +104,7 @@ func (c Config) WithDefaults() Config {
 		l.MaxEvents = 10_000
 	}
 	if l.MaxInFlight <= 0 {
-		l.MaxInFlight = 128
+		l.MaxInFlight = 64
 	}
 	for i := range c.Keys {
 		k := &c.Keys[i]

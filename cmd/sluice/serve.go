@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +78,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := newLogger(c.Stderr)
+	tuneGC(c.LookupEnv)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -238,6 +240,25 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store,
 		return nil, err
 	}
 	return s, nil
+}
+
+// The garbage collector's settings unless GOGC or GOMEMLIMIT choose
+// otherwise (decision D20): collecting when the heap has grown fourfold,
+// not twofold, gave 16–24 % more throughput and far fewer requests over
+// 100 ms under overload; the memory limit keeps the process under its
+// memory target all the same.
+const (
+	gcPercent   = 400
+	memoryLimit = 96 << 20
+)
+
+func tuneGC(lookupEnv func(string) (string, bool)) {
+	if _, set := lookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
+	if _, set := lookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 }
 
 // openRegistry loads the schema registry from the store, then registers the
