@@ -2,8 +2,10 @@ package sluice
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Position is an event's place in the log: 1, 2, 3 … strictly increasing in
@@ -86,4 +88,77 @@ func (f Filter) Match(e *Event) bool {
 // IsZero reports whether the filter keeps every event.
 func (f Filter) IsZero() bool {
 	return len(f.Types) == 0 && f.StreamPrefix == "" && f.Category == ""
+}
+
+// AppendJSON appends the event's JSON, with the names and omissions of its
+// field tags, and Data and Metadata byte for byte as stored: encoding/json
+// would compact them and escape <, > and &.
+func (e *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, e.ID)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"stream":`...)
+	b = appendJSONString(b, e.Stream)
+	if e.Source != "" {
+		b = append(b, `,"source":`...)
+		b = appendJSONString(b, e.Source)
+	}
+	if e.Time != "" {
+		b = append(b, `,"time":`...)
+		b = appendJSONString(b, e.Time)
+	}
+	b = append(b, `,"data":`...)
+	if len(e.Data) == 0 {
+		b = append(b, "null"...)
+	}
+	b = append(b, e.Data...)
+	if len(e.Metadata) > 0 {
+		b = append(b, `,"metadata":`...)
+		b = append(b, e.Metadata...)
+	}
+	if e.Position != 0 {
+		b = append(b, `,"position":`...)
+		b = strconv.AppendUint(b, uint64(e.Position), 10)
+	}
+	if e.Version != 0 {
+		b = append(b, `,"version":`...)
+		b = strconv.AppendUint(b, e.Version, 10)
+	}
+	if !e.RecordedAt.IsZero() {
+		b = append(b, `,"recorded_at":"`...)
+		b = e.RecordedAt.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 as U+FFFD (as encoding/json
+// does), everything else as it is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, "\ufffd"...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		i++
+	}
+	return append(b, '"')
 }

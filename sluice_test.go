@@ -2,8 +2,10 @@ package sluice_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -173,5 +175,35 @@ func TestErrStorageFull(t *testing.T) {
 	}
 	if errors.Is(fmt.Errorf("x: %w", sluice.ErrUnavailable), sluice.ErrStorageFull) {
 		t.Fatal("ErrUnavailable matches ErrStorageFull")
+	}
+}
+
+// TestEvent_AppendJSON: JSON that means what encoding/json's does, with
+// data and metadata kept byte for byte.
+func TestEvent_AppendJSON(t *testing.T) {
+	events := []sluice.Event{
+		{ID: "a", Type: "t", Stream: "s", Data: json.RawMessage(`{"x":1}`)},
+		{ID: "q\"\\\n\x01é\xff", Type: "t.1", Stream: "order-<1>&", Source: "web", Time: "2026-11-28T10:00:00Z",
+			Data: json.RawMessage(`{"x":1}`), Metadata: json.RawMessage(`{"m":true}`), Position: 7, Version: 3,
+			RecordedAt: time.Date(2026, 11, 28, 10, 0, 0, 123, time.UTC)},
+	}
+	for _, e := range events {
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := e.AppendJSON(nil)
+		var g, w map[string]any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("AppendJSON gives invalid JSON %s: %v", got, err)
+		}
+		_ = json.Unmarshal(want, &w)
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("AppendJSON\n got %s\nwant %s", got, want)
+		}
+	}
+	e := sluice.Event{ID: "a", Type: "t", Stream: "s", Data: json.RawMessage(`{ "html": "<b>&</b>" }`)}
+	if got := string(e.AppendJSON(nil)); !strings.Contains(got, `"data":{ "html": "<b>&</b>" }`) {
+		t.Errorf("data not byte for byte: %s", got)
 	}
 }

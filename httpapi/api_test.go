@@ -450,3 +450,19 @@ func TestIngest_MaxInFlight(t *testing.T) {
 		h.want(post("/v1/events", writeKey, `{"type":"a","data":3}`), 200, nil)
 	})
 }
+
+// TestRead_DataByteForByte: data and metadata come back exactly as sent,
+// whitespace and <, >, & included, from the log and from a stream.
+func TestRead_DataByteForByte(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+		h := newHarness(t, open(t), testConfig())
+		const data = `{ "html": "<b>&amp;</b>",  "n": 1.50 }`
+		h.want(post("/v1/events", writeKey, `{"type":"note","stream":"note-1","data":`+data+`}`), 200, nil)
+		for _, path := range []string{"/v1/events", "/v1/streams/note-1/events"} {
+			_, _, body := h.do(get(path, readKey))
+			if !strings.Contains(string(body), `"data":`+data+`,`) {
+				t.Errorf("GET %s: data not as sent: %s", path, body)
+			}
+		}
+	})
+}

@@ -232,11 +232,28 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, answer)
 }
 
-// eventsPage is a page of events; Next, when set, is the URL of the next
-// page.
-type eventsPage struct {
-	Events []sluice.Event `json:"events"`
-	Next   *string        `json:"next"`
+// writeEvents answers 200 with {"events": [...], then the members rest
+// (JSON, without braces)}, each event's data and metadata byte for byte as
+// stored: encoding/json would compact them and escape <, > and &.
+func writeEvents(w http.ResponseWriter, events []sluice.Event, rest string) {
+	size := len(rest) + 16
+	for i := range events {
+		size += events[i].Size() + 160
+	}
+	b := append(make([]byte, 0, size), `{"events":[`...)
+	for i := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = events[i].AppendJSON(b)
+	}
+	b = append(b, "],"...)
+	b = append(b, rest...)
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
 }
 
 // readStream is GET /v1/streams/{stream}/events.
@@ -276,19 +293,20 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, opts sluice
 		writeProblem(w, s.storeProblem(err))
 		return
 	}
-	page := eventsPage{Events: evs}
+	var next *string
 	q := r.URL.Query()
 	switch {
 	case !opts.Backward && len(evs) > 0:
 		q.Set("from_version", strconv.FormatUint(evs[len(evs)-1].Version+1, 10))
-		page.Next = nextURL(r, q)
+		next = nextURL(r, q)
 	case !opts.Backward:
-		page.Next = nextURL(r, q) // nothing yet: the same page, later
+		next = nextURL(r, q) // nothing yet: the same page, later
 	case len(evs) == opts.Limit && evs[len(evs)-1].Version > 1:
 		q.Set("from_version", strconv.FormatUint(evs[len(evs)-1].Version-1, 10))
-		page.Next = nextURL(r, q)
+		next = nextURL(r, q)
 	}
-	writeJSON(w, http.StatusOK, page)
+	nextJSON, _ := json.Marshal(next) // a *string always encodes
+	writeEvents(w, evs, `"next":`+string(nextJSON))
 }
 
 func nextURL(r *http.Request, q url.Values) *string {
@@ -341,10 +359,7 @@ func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
 	if len(evs) > 0 {
 		next = evs[len(evs)-1].Position
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Events    []sluice.Event  `json:"events"`
-		NextAfter sluice.Position `json:"next_after"`
-	}{evs, next})
+	writeEvents(w, evs, `"next_after":`+strconv.FormatUint(uint64(next), 10))
 }
 
 // filterParams reads type=a,b, stream_prefix= and category=.
