@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -102,6 +103,10 @@ type Store struct {
 
 var _ sluice.Store = (*Store)(nil)
 
+// defaultConnectTimeout bounds a connection attempt when the URL sets no
+// connect_timeout.
+const defaultConnectTimeout = 5 * time.Second
+
 // Open connects to the database, creates the schema and applies the
 // migrations it lacks, and starts listening for the commits of other
 // processes.
@@ -116,6 +121,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	// Every connection, the listener's too, resolves names in the schema.
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	// A database that does not answer (a partition, not a refusal) would
+	// hold a connection attempt for the operating system's TCP timeout,
+	// and every request behind it; connect_timeout in the URL overrides.
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)

@@ -343,10 +343,10 @@ func (r *run) work(ctx context.Context, w *worker) {
 				case <-timer.C:
 				}
 			}
-		} else if !r.deadline.IsZero() && !time.Now().Before(r.deadline) {
-			return
 		}
-		if ctx.Err() != nil {
+		// No request starts after the deadline, not even one that was due
+		// before it: the generator could not send it in time.
+		if ctx.Err() != nil || !r.deadline.IsZero() && !time.Now().Before(r.deadline) {
 			return
 		}
 		r.send(ctx, w, r.bodies[i%int64(len(r.bodies))], due)

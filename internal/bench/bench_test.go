@@ -153,6 +153,23 @@ func TestRun_Rate(t *testing.T) {
 		t.Fatalf("no progress line in %q", progress.String())
 	}
 
+	// A rate the server cannot follow: the run still ends at Duration,
+	// not once every request due before it has gone.
+	t.Run("BehindStopsAtDuration", func(t *testing.T) {
+		t.Parallel()
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(20 * time.Millisecond) // a slow server, 50 requests/s per connection
+			w.WriteHeader(http.StatusOK)
+		}))
+		t.Cleanup(slow.Close)
+		res, err := bench.Run(context.Background(), bench.Config{URL: slow.URL, Rate: 5000, Connections: 2, Duration: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Elapsed > time.Second || res.Late == 0 {
+			t.Fatalf("ran %s with %d late requests, want to stop near 300ms with late ones", res.Elapsed, res.Late)
+		}
+	})
 	t.Run("EventsFirst", func(t *testing.T) {
 		t.Parallel()
 		srv := newRecorder(t, false, nil)
