@@ -54,10 +54,10 @@ type Limits struct {
 	// MaxEvents bounds the events of one request. Default 10000.
 	MaxEvents int `yaml:"max_events"`
 	// MaxInFlight bounds the ingest requests (POST /v1/events and stream
-	// appends) handled at once; one more is answered 503 overloaded at
-	// once, before its body is read, so that under overload the accepted
-	// requests do not queue behind the excess (docs/decisions.md, D19,
-	// D20). Default 64.
+	// appends) being checked and committed at once; one more is answered
+	// 503 overloaded as soon as its body is read (slow senders hold no
+	// place), so that under overload the accepted requests do not queue
+	// behind the excess (docs/decisions.md, D19, D20). Default 64.
 	MaxInFlight int `yaml:"max_in_flight"`
 	// RatePerKey is the sustained requests per second a key may send
 	// (token bucket) unless the key sets its own rate; 0 means no limit.

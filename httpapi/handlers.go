@@ -68,6 +68,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
+	release, ok := s.admit(w)
+	if !ok {
+		return
+	}
+	defer release()
 	if p := s.stamp(r, items); p != nil {
 		writeProblem(w, p)
 		return
@@ -195,6 +200,11 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
+	release, ok := s.admit(w)
+	if !ok {
+		return
+	}
+	defer release()
 	for i := range items {
 		e := &items[i].Event
 		if items[i].Err == nil && e.Stream != "" && e.Stream != stream {

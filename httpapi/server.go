@@ -65,8 +65,8 @@ func (s *Server) routes() {
 		metricsRole = ""
 	}
 	s.handle("GET /metrics", "metrics", metricsRole, promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP)
-	s.handle("POST /v1/events", "ingest", ingest, s.admit(s.ingest))
-	s.handle("POST /v1/streams/{stream}/events", "append", ingest, s.admit(s.appendStream))
+	s.handle("POST /v1/events", "ingest", ingest, s.ingest)
+	s.handle("POST /v1/streams/{stream}/events", "append", ingest, s.appendStream)
 	s.handle("GET /v1/streams/{stream}/events", "read_stream", read, s.readStream)
 	s.handle("GET /v1/streams", "list_streams", read, s.listStreams)
 	s.handle("GET /v1/events", "read_log", read, s.readLog)
@@ -126,19 +126,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// admit runs h when fewer than Limits.MaxInFlight ingest requests are being
-// handled, and otherwise answers 503 overloaded at once, without reading
-// the body. The writer's queue bounds memory; this bounds the wait: the
-// requests it accepts are not queued behind every request clients send.
-func (s *Server) admit(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case s.inFlight <- struct{}{}:
-			defer func() { <-s.inFlight }()
-			h(w, r)
-		default:
-			writeProblem(w, s.unavailable("overloaded", "too many ingest requests in flight; retry later"))
-		}
+// admit takes one of Limits.MaxInFlight places for an ingest request whose
+// body has been read, and returns the function that gives it back; with
+// none free, it answers 503 overloaded and returns false. The writer's
+// queue bounds memory; this bounds the wait: the requests it accepts are
+// not queued behind every request clients send. It comes after the body,
+// so that clients that send slowly, or stop half way, hold no place.
+func (s *Server) admit(w http.ResponseWriter) (release func(), ok bool) {
+	select {
+	case s.inFlight <- struct{}{}:
+		return func() { <-s.inFlight }, true
+	default:
+		writeProblem(w, s.unavailable("overloaded", "too many ingest requests in flight; retry later"))
+		return nil, false
 	}
 }
 
