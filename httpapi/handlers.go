@@ -63,6 +63,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
+	if s.full(w) {
+		return
+	}
 	items, p := DecodeIngest(r, s.cfg.Limits)
 	if p != nil {
 		writeProblem(w, p)
@@ -193,6 +196,9 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 	expected, err := sluice.ParseExpectedVersion(r.URL.Query().Get("expected_version"))
 	if err != nil {
 		writeProblem(w, problemf(http.StatusBadRequest, "invalid_parameter", "expected_version: "+err.Error()))
+		return
+	}
+	if s.full(w) {
 		return
 	}
 	items, p := DecodeStreamAppend(r, s.cfg.Limits)

@@ -137,9 +137,25 @@ func (s *Server) admit(w http.ResponseWriter) (release func(), ok bool) {
 	case s.inFlight <- struct{}{}:
 		return func() { <-s.inFlight }, true
 	default:
-		writeProblem(w, s.unavailable("overloaded", "too many ingest requests in flight; retry later"))
+		s.overloaded(w)
 		return nil, false
 	}
+}
+
+// full answers 503 overloaded when every place is taken already, before
+// the body is read: under overload most requests are refused this way,
+// without the cost of reading and decoding what would be thrown away. A
+// request that passes still takes its place only once its body is read.
+func (s *Server) full(w http.ResponseWriter) bool {
+	if len(s.inFlight) < cap(s.inFlight) {
+		return false
+	}
+	s.overloaded(w)
+	return true
+}
+
+func (s *Server) overloaded(w http.ResponseWriter) {
+	writeProblem(w, s.unavailable("overloaded", "too many ingest requests in flight; retry later"))
 }
 
 // unavailable is a 503 with Retry-After.
