@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/internal/bench"
 	"github.com/sluicehq/sluice/sqlite"
 	"github.com/sluicehq/sluice/storetest"
 )
@@ -62,7 +63,7 @@ func BenchmarkHTTP(b *testing.B) {
 	b.Run("IngestBatch500DurableSchema", func(b *testing.B) {
 		h := sluiceHandler(b)
 		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("PUT", "/v1/schemas/page.viewed", strings.NewReader(pageViewSchema))
+		req := httptest.NewRequest("PUT", "/v1/schemas/page.viewed", bytes.NewReader(bench.Schema(bench.KindPageView)))
 		req.Header.Set("Authorization", "Bearer "+adminKey)
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusCreated {
@@ -71,28 +72,6 @@ func BenchmarkHTTP(b *testing.B) {
 		load(b, h, "", batch, 500)
 	})
 }
-
-// pageViewSchema checks the ten members of storetest.BenchEvent's data.
-const pageViewSchema = `{
-  "type": "object",
-  "required": ["anonymous_id", "session_id", "url", "title", "viewport", "locale", "user_agent", "duration_ms"],
-  "additionalProperties": false,
-  "properties": {
-    "anonymous_id": {"type": "string", "minLength": 8, "maxLength": 64},
-    "session_id": {"type": "string", "pattern": "^s-[0-9]{8}$"},
-    "url": {"type": "string", "format": "uri"},
-    "referrer": {"type": "string", "format": "uri"},
-    "title": {"type": "string", "maxLength": 500},
-    "viewport": {
-      "type": "object",
-      "required": ["width", "height"],
-      "properties": {"width": {"type": "integer", "minimum": 0}, "height": {"type": "integer", "minimum": 0}}
-    },
-    "locale": {"type": "string", "enum": ["en-GB", "en-US", "de-DE", "fr-FR"]},
-    "user_agent": {"type": "string", "maxLength": 1000},
-    "duration_ms": {"type": "integer", "minimum": 0}
-  }
-}`
 
 // sluiceHandler is the API over the embedded store in a temporary directory.
 func sluiceHandler(b *testing.B) http.Handler {

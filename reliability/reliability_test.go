@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 const (
@@ -48,19 +49,13 @@ func TestMain(m *testing.M) {
 // runTests builds the binary, runs the tests and prints the table of
 // results.
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "sluice-reliability-")
-	if err != nil {
+	var remove func()
+	var err error
+	if binary, remove, err = testutil.BuildSluice("../cmd/sluice"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/sluice")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build sluice:", err)
-		return 1
-	}
+	defer remove()
 	code := m.Run()
 	printResults(os.Stdout)
 	return code

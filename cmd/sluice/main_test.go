@@ -8,12 +8,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // binary is the sluice command built once for the end-to-end tests.
@@ -26,19 +26,13 @@ func TestMain(m *testing.M) {
 // runTests builds the binary into a temporary directory, then runs the
 // tests.
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "sluice-bin-")
-	if err != nil {
+	var remove func()
+	var err error
+	if binary, remove, err = testutil.BuildSluice("."); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build sluice:", err)
-		return 1
-	}
+	defer remove()
 	return m.Run()
 }
 
