@@ -81,6 +81,13 @@ type Config struct {
 	// RetryAfter is what 503 and 429 answers tell clients to wait.
 	// Default 1s.
 	RetryAfter time.Duration `yaml:"retry_after"`
+	// LiveHeartbeat is how long the live tail (GET /v1/events/live) stays
+	// silent before it sends a heartbeat comment. Default 15s.
+	LiveHeartbeat time.Duration `yaml:"live_heartbeat"`
+	// LiveStall is how long a live tail client may read nothing before it
+	// is dropped (it resumes with Last-Event-ID), so that a stalled client
+	// holds no more than a page of events. Default 10s.
+	LiveStall time.Duration `yaml:"live_stall"`
 	// Schemas say what happens to events their schemas reject, and to
 	// those of types without a schema.
 	Schemas SchemaPolicy `yaml:"schemas"`
@@ -123,6 +130,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = time.Second
+	}
+	if c.LiveHeartbeat <= 0 {
+		c.LiveHeartbeat = 15 * time.Second
+	}
+	if c.LiveStall <= 0 {
+		c.LiveStall = 10 * time.Second
 	}
 	sp := &c.Schemas
 	if sp.UnknownTypes == "" {
@@ -182,6 +195,8 @@ func (c Config) Validate() error {
 		{"limits.rate_burst", l.RateBurst < 0},
 		{"limits.max_page_size", l.MaxPageSize < 0},
 		{"retry_after", c.RetryAfter < 0},
+		{"live_heartbeat", c.LiveHeartbeat < 0},
+		{"live_stall", c.LiveStall < 0},
 		{"schemas.quarantine_max_events", c.Schemas.QuarantineMaxEvents < 0},
 		{"schemas.quarantine_max_age", c.Schemas.QuarantineMaxAge < 0},
 	} {

@@ -70,6 +70,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/streams/{stream}/events", "read_stream", read, s.readStream)
 	s.handle("GET /v1/streams", "list_streams", read, s.listStreams)
 	s.handle("GET /v1/events", "read_log", read, s.readLog)
+	s.handle("GET /v1/events/live", "live", read, s.live)
 	s.handle("PUT /v1/schemas/{type}", "put_schema", RoleAdmin, s.putSchema)
 	s.handle("GET /v1/schemas", "list_schemas", read, s.listSchemas)
 	s.handle("GET /v1/schemas/{type}", "get_schema", read, s.getSchema)
