@@ -43,14 +43,17 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil { // the client sees the stream open before the first event
 		return
 	}
-	if err := s.tail(r.Context(), w, rc, sluice.Position(after), f); err != nil && !errors.Is(err, context.Canceled) {
+	// The tail ends only with an error: the client went (context canceled),
+	// stalled, or the store failed.
+	if err := s.tail(r.Context(), w, rc, sluice.Position(after), f); !errors.Is(err, context.Canceled) {
 		s.log.Debug("live tail ended", "err", err)
 	}
 }
 
 // tail writes the events after pos that f keeps, then waits for more,
 // sending a comment as a heartbeat when nothing came for
-// Config.LiveHeartbeat, until the client goes or a write fails.
+// Config.LiveHeartbeat, until the client goes or a write fails; it returns
+// why.
 func (s *Server) tail(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, pos sluice.Position, f sluice.Filter) error {
 	var buf []byte
 	for {
