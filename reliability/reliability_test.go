@@ -141,34 +141,10 @@ func roundDuration(d time.Duration) time.Duration {
 	return d.Round(time.Microsecond)
 }
 
-// logBuffer is the log of a server, safe for concurrent use; every write
-// signals on written.
-type logBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	written chan struct{} // capacity 1
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	select {
-	case l.written <- struct{}{}:
-	default:
-	}
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // server is the sluice binary running "serve".
 type server struct {
 	cmd     *exec.Cmd
-	log     *logBuffer
+	log     *testutil.LogBuffer
 	exited  chan struct{} // closed once it has exited
 	base    string        // its URL
 	started time.Duration // from exec to the "listening" line
@@ -187,7 +163,7 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 	}
 	cmd.Env = append(cmd.Env, "SLUICE_ADMIN_KEY="+adminKey, "SLUICE_WRITE_KEY="+writeKey)
 	cmd.Env = append(cmd.Env, env...)
-	s := &server{cmd: cmd, log: &logBuffer{written: make(chan struct{}, 1)}, exited: make(chan struct{})}
+	s := &server{cmd: cmd, log: testutil.NewLogBuffer(), exited: make(chan struct{})}
 	cmd.Stderr = s.log
 	begin := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -198,44 +174,9 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 		_ = cmd.Wait()
 	}()
 	t.Cleanup(s.kill)
-	s.base = s.waitListening(t)
+	s.base = testutil.WaitListening(t, s.log, s.exited, 60*time.Second)
 	s.started = time.Since(begin)
 	return s
-}
-
-// waitListening waits for the "listening" line of the log and returns the
-// base URL.
-func (s *server) waitListening(t *testing.T) string {
-	t.Helper()
-	deadline := time.NewTimer(60 * time.Second)
-	defer deadline.Stop()
-	for {
-		if addr := listenAddr(s.log.String()); addr != "" {
-			return "http://" + addr
-		}
-		select {
-		case <-s.log.written:
-		case <-s.exited:
-			t.Fatalf("sluice exited before listening; its log:\n%s", s.log)
-		case <-deadline.C:
-			t.Fatalf("sluice did not log \"listening\" within 60s; its log:\n%s", s.log)
-		}
-	}
-}
-
-// listenAddr returns the address of the first "listening" line of a JSON
-// log, or "".
-func listenAddr(log string) string {
-	for line := range strings.Lines(log) {
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-			return rec.Addr
-		}
-	}
-	return ""
 }
 
 // kill sends SIGKILL and waits for the process to be gone.

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,40 +33,14 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, so that a command
-// writes while a test reads; every write signals on written.
-type syncBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	written chan struct{} // capacity 1
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{written: make(chan struct{}, 1)} }
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case s.written <- struct{}{}:
-	default:
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testMain is a Main whose output is captured and whose environment is env.
 type testMain struct {
 	*Main
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.LogBuffer
 }
 
 func newTestMain(env map[string]string) *testMain {
-	tm := &testMain{stdout: newSyncBuffer(), stderr: newSyncBuffer()}
+	tm := &testMain{stdout: testutil.NewLogBuffer(), stderr: testutil.NewLogBuffer()}
 	tm.Main = &Main{
 		Stdout: tm.stdout,
 		Stderr: tm.stderr,
@@ -79,42 +50,6 @@ func newTestMain(env map[string]string) *testMain {
 		},
 	}
 	return tm
-}
-
-// listenAddr returns the address of the first "listening" line of a JSON
-// log, or "".
-func listenAddr(log string) string {
-	for line := range strings.Lines(log) {
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-			return rec.Addr
-		}
-	}
-	return ""
-}
-
-// waitListening waits until log has a "listening" line and returns the
-// server's base URL. It fails the test, showing the log, when the server
-// exits first or does not listen within 30s.
-func waitListening(t *testing.T, log *syncBuffer, exited <-chan struct{}) string {
-	t.Helper()
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	for {
-		if addr := listenAddr(log.String()); addr != "" {
-			return "http://" + addr
-		}
-		select {
-		case <-log.written:
-		case <-exited:
-			t.Fatalf("sluice exited before listening; its log:\n%s", log)
-		case <-deadline.C:
-			t.Fatalf("sluice did not log \"listening\" within 30s; its log:\n%s", log)
-		}
-	}
 }
 
 // serveInProcess runs "serve args..." on tm until the test stops it with
@@ -140,7 +75,7 @@ func serveInProcess(t *testing.T, tm *testMain, args ...string) (base string, st
 		}
 	}
 	t.Cleanup(func() { _ = stop() })
-	return waitListening(t, tm.stderr, exited), stop
+	return testutil.WaitListening(t, tm.stderr, exited, 30*time.Second), stop
 }
 
 // call sends a request with key (none when empty) and returns the status

@@ -21,7 +21,7 @@ const (
 // process is the sluice binary running "serve".
 type process struct {
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *testutil.LogBuffer
 	exited chan struct{} // closed once it has exited
 	err    error         // how it exited, once exited is closed
 	base   string        // its URL
@@ -39,7 +39,7 @@ func startBinary(t *testing.T, env []string, args ...string) *process {
 	}
 	cmd.Env = append(cmd.Env, "SLUICE_ADMIN_KEY="+testAdminKey, "SLUICE_WRITE_KEY="+testWriteKey)
 	cmd.Env = append(cmd.Env, env...)
-	p := &process{cmd: cmd, log: newSyncBuffer(), exited: make(chan struct{})}
+	p := &process{cmd: cmd, log: testutil.NewLogBuffer(), exited: make(chan struct{})}
 	cmd.Stderr = p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func startBinary(t *testing.T, env []string, args ...string) *process {
 			<-p.exited
 		}
 	})
-	p.base = waitListening(t, p.log, p.exited)
+	p.base = testutil.WaitListening(t, p.log, p.exited, 30*time.Second)
 	return p
 }
 
