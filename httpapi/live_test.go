@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,15 +154,24 @@ func TestLive_StalledClient(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	h := newHarness(t, store, cfg)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	// A receive buffer of its own, set before connecting: loopback's may
+	// grow to 32 MB and hold everything the test stores.
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 256<<10)
+		})
+		return errors.Join(err, serr)
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "GET /v1/events/live HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", readKey)
 
-	// Far more than the sockets' buffers hold (a few MB on loopback), while
-	// the client reads nothing.
+	// Far more than the sockets' buffers hold (256 KiB here, 4 MiB at most
+	// on the server's side), while the client reads nothing.
 	data := `{"pad":"` + strings.Repeat("x", 4000) + `"}`
 	batch := "[" + strings.TrimSuffix(strings.Repeat(`{"type":"big","data":`+data+`},`, 100), ",") + "]"
 	for range 60 {
@@ -170,6 +181,9 @@ func TestLive_StalledClient(t *testing.T) {
 			t.Fatalf("an ingest took %s while a live client stalled", took)
 		}
 	}
+	// The client stays stalled well past live_stall: the stall is the
+	// scenario, not a wait for something to happen.
+	time.Sleep(5 * cfg.LiveStall)
 	// The server has given up on the client: reading now reaches the end
 	// of what it sent before dropping it, well short of the 24 MB stored.
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -42,7 +42,7 @@ func (s *Server) quarantine(ctx context.Context, qs []sluice.Quarantined) error 
 // else unregisteredType, so that clients cannot grow the metrics without
 // bound by sending made-up types.
 func (s *Server) typeLabel(typ string) string {
-	if known, _ := s.schemas.Validate(typ, nil); known {
+	if s.schemas.Known(typ) {
 		return typ
 	}
 	return unregisteredType

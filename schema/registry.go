@@ -287,6 +287,9 @@ func (noLoader) Load(string) (any, error) {
 	return nil, errors.New("external references are not supported; put shared definitions in $defs and refer to them as #/$defs/name")
 }
 
+// Known reports whether typ has a schema.
+func (r *Registry) Known(typ string) bool { return (*r.cache.Load())[typ] != nil }
+
 // Validate checks data against the latest schema of typ. known is false
 // when typ has no schema (the caller applies its policy). violations lists
 // every reason data is invalid, ordered by path; none when it is valid.
