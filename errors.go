@@ -31,6 +31,8 @@ var (
 	// ErrSchemaNotFound: no schema (or no such version) is registered for
 	// the type.
 	ErrSchemaNotFound = errors.New("schema not found")
+	// ErrSubscriptionNotFound: no subscription has the name.
+	ErrSubscriptionNotFound = errors.New("subscription not found")
 	// ErrUnavailable: the store cannot be reached or cannot write (database
 	// down, disk full). Retry later.
 	ErrUnavailable = errors.New("store unavailable")

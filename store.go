@@ -105,6 +105,11 @@ type Checkpoints interface {
 	// SetCheckpoint moves the consumer's position from old to new; if it is
 	// not at old, it returns ErrCheckpointConflict and changes nothing.
 	SetCheckpoint(ctx context.Context, name string, old, new Position) error
+	// WaitCheckpoint blocks until the consumer's checkpoint is no longer at
+	// at, then returns it. It is woken by SetCheckpoint in any process
+	// sharing the store (and by a subscription being deleted or created),
+	// not by polling. Close makes it return ErrClosed.
+	WaitCheckpoint(ctx context.Context, name string, at Position) (Position, error)
 }
 
 // Lease is a time-bounded right to run a named consumer.
@@ -130,6 +135,7 @@ type Store interface {
 	Log
 	Checkpoints
 	Leases
+	Subscriptions
 	Schemas
 	Quarantine
 	// Close releases the store; calls after it return ErrClosed.

@@ -26,24 +26,45 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (sluice.Position, e
 
 // SetCheckpoint moves the consumer's position from old to new, or returns
 // sluice.ErrCheckpointConflict when it is not at old. A consumer without a
-// checkpoint is at 0.
+// checkpoint is at 0. The move and its announcement to the WaitCheckpoint
+// calls of every process (NOTIFY, sent at commit) are one statement: an ack
+// is one round trip.
 func (s *Store) SetCheckpoint(ctx context.Context, name string, old, new sluice.Position) error {
 	if err := s.checkOpen("set checkpoint"); err != nil {
 		return err
 	}
-	q := "UPDATE checkpoints SET position = $3 WHERE name = $1 AND position = $2"
+	move := "UPDATE checkpoints SET position = $3 WHERE name = $1 AND position = $2"
 	if old == 0 {
-		q = `INSERT INTO checkpoints (name, position) VALUES ($1, $3)
+		move = `INSERT INTO checkpoints (name, position) VALUES ($1, $3)
 			ON CONFLICT (name) DO UPDATE SET position = excluded.position WHERE checkpoints.position = $2`
 	}
-	tag, err := s.pool.Exec(ctx, q, name, toInt64(uint64(old)), toInt64(uint64(new)))
+	tag, err := s.pool.Exec(ctx, "WITH moved AS ("+move+" RETURNING 1) SELECT pg_notify($4, $1) FROM moved",
+		name, toInt64(uint64(old)), toInt64(uint64(new)), s.checkpointChannel)
 	if err != nil {
 		return s.fail("set checkpoint", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("set checkpoint %q from %d: %w", name, old, sluice.ErrCheckpointConflict)
 	}
+	s.checkpoints.Notify(name)
 	return nil
+}
+
+// WaitCheckpoint blocks until the consumer's checkpoint is no longer at, and
+// returns it. It is woken by this Store's writes, by the notifications of
+// every other process's (see SetCheckpoint), and by Close.
+func (s *Store) WaitCheckpoint(ctx context.Context, name string, at sluice.Position) (sluice.Position, error) {
+	op := fmt.Sprintf("wait checkpoint %q", name)
+	p, err := sluice.WaitChange(ctx, &s.checkpoints, name, at, func(ctx context.Context) (sluice.Position, error) {
+		return s.Checkpoint(ctx, name)
+	})
+	if err != nil {
+		if err := s.checkOpen(op); err != nil {
+			return p, err
+		}
+		return p, fmt.Errorf("%s: %w", op, err)
+	}
+	return p, nil
 }
 
 // AcquireLease takes the lease for holder for ttl, or renews it when holder

@@ -43,8 +43,8 @@ func (s *Store) WaitHead(ctx context.Context, after sluice.Position) (sluice.Pos
 	return head, nil
 }
 
-// listenLoop keeps a connection listening on the head channel until ctx is
-// done, and reconnects with backoff when it is lost.
+// listenLoop keeps a connection listening on the head and checkpoint
+// channels until ctx is done, and reconnects with backoff when it is lost.
 func (s *Store) listenLoop(ctx context.Context) {
 	defer close(s.listening)
 	delay := minRetryDelay
@@ -56,8 +56,8 @@ func (s *Store) listenLoop(ctx context.Context) {
 		if listened {
 			delay = minRetryDelay
 		}
-		s.logger.Warn("postgres: head listener disconnected; WaitHead misses other processes' commits until it reconnects",
-			"channel", s.channel, "err", err, "retry_in", delay)
+		s.logger.Warn("postgres: listener disconnected; WaitHead and WaitCheckpoint miss other processes' changes until it reconnects",
+			"channels", []string{s.channel, s.checkpointChannel}, "err", err, "retry_in", delay)
 		select {
 		case <-ctx.Done():
 			return
@@ -67,19 +67,22 @@ func (s *Store) listenLoop(ctx context.Context) {
 	}
 }
 
-// listenOnce connects, listens, and publishes every head it learns of
-// until the connection fails or ctx is done. It reads the head once it
-// listens, so that no commit made while it was not listening is missed.
-// listened reports whether it got that far.
+// listenOnce connects, listens, and publishes every head and checkpoint
+// change it learns of until the connection fails or ctx is done. Once it
+// listens it reads the head, and wakes every WaitCheckpoint to read its
+// checkpoint again, so that no change made while it was not listening is
+// missed. listened reports whether it got that far.
 func (s *Store) listenOnce(ctx context.Context) (listened bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, s.listen)
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+	listen := "LISTEN " + pgx.Identifier{s.channel}.Sanitize() + "; LISTEN " + pgx.Identifier{s.checkpointChannel}.Sanitize()
+	if _, err := conn.Exec(ctx, listen); err != nil {
 		return false, err
 	}
+	s.checkpoints.NotifyAll()
 	for {
 		if err := s.publishHead(ctx, conn); err != nil {
 			return true, err
@@ -100,8 +103,9 @@ func (s *Store) publishHead(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// publishNotifications publishes the heads notified on conn until none
-// has come for recheckInterval (it returns nil) or the connection fails.
+// publishNotifications publishes the heads and checkpoint changes notified
+// on conn until none has come for recheckInterval (it returns nil) or the
+// connection fails.
 func (s *Store) publishNotifications(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		wait, cancel := context.WithTimeout(ctx, recheckInterval)
@@ -112,6 +116,10 @@ func (s *Store) publishNotifications(ctx context.Context, conn *pgx.Conn) error 
 			return nil
 		case err != nil:
 			return fmt.Errorf("wait for notification: %w", err)
+		}
+		if n.Channel == s.checkpointChannel {
+			s.checkpoints.Notify(n.Payload) // the consumer's name
+			continue
 		}
 		head, err := strconv.ParseUint(n.Payload, 10, 64)
 		if err != nil {

@@ -445,24 +445,11 @@ func TestStore_WaitHead(t *testing.T) {
 		}
 	})
 	t.Run("ListenerReconnects", func(t *testing.T) {
-		dbURL, schema := testutil.PostgresSchema(t)
-		u, err := url.Parse(dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("application_name", schema)
-		u.RawQuery = q.Encode()
-		waiter := openStore(t, postgres.Options{URL: u.String(), Schema: schema})
-		writer := openStore(t, postgres.Options{URL: dbURL, Schema: schema})
+		waiter, writer, disconnect := waiterAndWriter(t)
 		mustAppend(t, writer, sluice.AppendRequest{Events: []sluice.Event{event("", "t", "")}})
 		waitHead(t, waiter, 0) // the waiter listens
 
-		var killed int
-		queryRow(t, dbURL, fmt.Sprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '%s'", schema), &killed)
-		if killed == 0 {
-			t.Fatal("found no connection of the waiter to terminate")
-		}
+		disconnect()
 		mustAppend(t, writer, sluice.AppendRequest{Events: []sluice.Event{event("", "t", "")}})
 		if head := waitHead(t, waiter, 1); head != 2 {
 			t.Fatalf("woken at %d, want 2", head)
@@ -480,6 +467,72 @@ func TestStore_WaitHead(t *testing.T) {
 			t.Fatalf("err = %v, want ErrClosed", err)
 		}
 	})
+}
+
+// TestStore_WaitCheckpoint: a checkpoint moved by another process while
+// the waiter's listener reconnects wakes the waiter once it listens again.
+// The rest of WaitCheckpoint's contract is in storetest.
+func TestStore_WaitCheckpoint(t *testing.T) {
+	waiter, writer, disconnect := waiterAndWriter(t)
+	type wake struct {
+		p   sluice.Position
+		err error
+	}
+	woken := make(chan wake, 2)
+	go func() {
+		for at := sluice.Position(0); at < 2; {
+			p, err := waiter.WaitCheckpoint(t.Context(), "c", at)
+			if errors.Is(err, sluice.ErrUnavailable) {
+				continue // a read on a pooled connection that disconnect terminated
+			}
+			woken <- wake{p, err}
+			if err != nil {
+				return
+			}
+			at = p
+		}
+	}()
+	ctx := t.Context()
+	if err := writer.SetCheckpoint(ctx, "c", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if w := receive(t, woken); w.err != nil || w.p != 1 {
+		t.Fatalf("woken at %d (%v), want 1", w.p, w.err)
+	}
+	// The listener reconnects after a delay: the move falls in it, and no
+	// notification of it reaches the waiter.
+	disconnect()
+	if err := writer.SetCheckpoint(ctx, "c", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if w := receive(t, woken); w.err != nil || w.p != 2 {
+		t.Fatalf("woken at %d (%v), want 2", w.p, w.err)
+	}
+}
+
+// waiterAndWriter opens two Stores on a new schema, as two processes;
+// disconnect terminates every connection of the waiter, its listener's
+// included.
+func waiterAndWriter(t *testing.T) (waiter, writer *postgres.Store, disconnect func()) {
+	t.Helper()
+	dbURL, schema := testutil.PostgresSchema(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", schema)
+	u.RawQuery = q.Encode()
+	waiter = openStore(t, postgres.Options{URL: u.String(), Schema: schema})
+	writer = openStore(t, postgres.Options{URL: dbURL, Schema: schema})
+	return waiter, writer, func() {
+		t.Helper()
+		var killed int
+		queryRow(t, dbURL, fmt.Sprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '%s'", schema), &killed)
+		if killed == 0 {
+			t.Fatal("found no connection of the waiter to terminate")
+		}
+	}
 }
 
 // waitHead waits up to 10s for the head to pass after.

@@ -86,13 +86,15 @@ func (o Options) Validate() error {
 // use, and any number of Stores, in any number of processes, may share one
 // schema.
 type Store struct {
-	pool    *pgxpool.Pool
-	listen  *pgx.ConnConfig // for the connection that LISTENs
-	channel string          // where commits announce the head
-	limits  sluice.Limits
-	logger  *slog.Logger
+	pool              *pgxpool.Pool
+	listen            *pgx.ConnConfig // for the connection that LISTENs
+	channel           string          // where commits announce the head
+	checkpointChannel string          // where checkpoint changes announce the consumer's name
+	limits            sluice.Limits
+	logger            *slog.Logger
 
-	notifier sluice.HeadNotifier
+	notifier    sluice.HeadNotifier
+	checkpoints sluice.Signals // wakes WaitCheckpoint, by consumer name
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -132,12 +134,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{
-		pool:      pool,
-		listen:    cfg.ConnConfig.Copy(),
-		channel:   headChannel(opts.Schema),
-		limits:    opts.Limits,
-		logger:    opts.Logger,
-		listening: make(chan struct{}),
+		pool:              pool,
+		listen:            cfg.ConnConfig.Copy(),
+		channel:           notifyChannel("sluice_head_", opts.Schema),
+		checkpointChannel: notifyChannel("sluice_ckpt_", opts.Schema),
+		limits:            opts.Limits,
+		logger:            opts.Logger,
+		listening:         make(chan struct{}),
 	}
 	if err := s.start(ctx, opts.Schema); err != nil {
 		pool.Close()
@@ -161,10 +164,10 @@ func (s *Store) start(ctx context.Context, schema string) error {
 	return nil
 }
 
-// headChannel is the NOTIFY channel of a schema. NOTIFY is database-wide,
-// so each schema has its own; a name too long for PostgreSQL is hashed.
-func headChannel(schema string) string {
-	const prefix = "sluice_head_"
+// notifyChannel is the NOTIFY channel of a schema whose name starts with
+// prefix. NOTIFY is database-wide, so each schema has channels of its own; a
+// name too long for PostgreSQL is hashed.
+func notifyChannel(prefix, schema string) string {
 	if len(prefix)+len(schema) <= maxIdentifierBytes {
 		return prefix + schema
 	}
@@ -173,11 +176,13 @@ func headChannel(schema string) string {
 }
 
 // Close stops the listener and closes the connections, after the calls in
-// flight return. Calls after Close return sluice.ErrClosed; Close may be
-// called more than once.
+// flight return. Calls after Close, and waits in WaitHead and
+// WaitCheckpoint, return sluice.ErrClosed; Close may be called more than
+// once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.checkpoints.NotifyAll()
 		s.stop()
 		<-s.listening
 		s.pool.Close()

@@ -1,10 +1,13 @@
 package sqlite_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/sqlite"
 	"github.com/sluicehq/sluice/storetest"
 )
 
@@ -47,6 +50,70 @@ func BenchmarkDiskBaseline(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(bc.batch*b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkStore_SetCheckpoint moves one checkpoint forward, one move per
+// op, committed with synchronous=FULL (an fsync each, as every other write)
+// and with NORMAL, what SetCheckpoint does:
+//
+//	go test -run '^$' -bench 'Store_(SetCheckpoint|AppendWhileAcking)' ./sqlite/
+func BenchmarkStore_SetCheckpoint(b *testing.B) {
+	for _, level := range []string{"FULL", "NORMAL"} {
+		b.Run(level, func(b *testing.B) {
+			defer sqlite.SetCheckpointSync(level)()
+			s := newLog(b)(b)
+			ctx := context.Background()
+			var p sluice.Position
+			for b.Loop() {
+				if err := s.SetCheckpoint(ctx, "bench", p, p+1); err != nil {
+					b.Fatal(err)
+				}
+				p++
+			}
+		})
+	}
+}
+
+// BenchmarkStore_AppendWhileAcking appends one event per op while a
+// subscriber moves its checkpoint to each commit it sees, committed with
+// FULL or NORMAL: what acks cost ingest. NoAcks is the baseline.
+func BenchmarkStore_AppendWhileAcking(b *testing.B) {
+	for _, level := range []string{"NoAcks", "FULL", "NORMAL"} {
+		b.Run(level, func(b *testing.B) {
+			s := newLog(b)(b)
+			ctx, stop := context.WithCancel(context.Background())
+			acks := make(chan int, 1)
+			if level == "NoAcks" {
+				acks <- 0
+			} else {
+				defer sqlite.SetCheckpointSync(level)()
+				go func() {
+					n := 0
+					defer func() { acks <- n }()
+					for p := sluice.Position(0); ; n++ {
+						head, err := s.WaitHead(ctx, p)
+						if err != nil {
+							return // stopped
+						}
+						if err := s.SetCheckpoint(context.Background(), "bench", p, head); err != nil {
+							b.Error(err)
+							return
+						}
+						p = head
+					}
+				}()
+			}
+			i := 0
+			for b.Loop() {
+				if _, err := s.Append(context.Background(), []sluice.AppendRequest{{Events: []sluice.Event{storetest.BenchEvent(i)}}}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			stop()
+			b.ReportMetric(float64(<-acks)/b.Elapsed().Seconds(), "acks/s")
 		})
 	}
 }

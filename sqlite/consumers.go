@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -27,7 +28,8 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (sluice.Position, e
 }
 
 // SetCheckpoint moves the consumer's position from old to new
-// (compare-and-set).
+// (compare-and-set). The move is committed without an fsync: see
+// checkpointSync.
 func (s *Store) SetCheckpoint(ctx context.Context, name string, old, new sluice.Position) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -40,18 +42,66 @@ func (s *Store) SetCheckpoint(ctx context.Context, name string, old, new sluice.
 		q = `INSERT INTO checkpoints (position, name) VALUES (?, ?)
 			ON CONFLICT (name) DO UPDATE SET position = excluded.position WHERE checkpoints.position = ?`
 	}
-	res, err := s.wc.ExecContext(ctx, q, int64(new), name, int64(old))
+	var n int64
+	err := s.relaxed(ctx, func() error {
+		res, err := s.wc.ExecContext(ctx, q, int64(new), name, int64(old))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("set checkpoint %q: %w", name, err)
 	}
-	n, err := res.RowsAffected()
+	if n != 1 {
+		return fmt.Errorf("set checkpoint %q from %d: %w", name, old, sluice.ErrCheckpointConflict)
+	}
+	s.checkpoints.Notify(name)
+	return nil
+}
+
+// checkpointSync is the synchronous setting that checkpoints are committed
+// with. With NORMAL, in WAL mode, a commit is not fsync'd: it survives a
+// crash of the process, is lost only with the machine (power, kernel), and
+// the next FULL commit, such as any Append, fsyncs the WAL that holds it. A
+// lost move of a checkpoint makes its consumer receive events again, which
+// at-least-once delivery allows; in exchange a subscriber's acks do not each
+// take an fsync between the group commits of ingest.
+var checkpointSync = "NORMAL"
+
+// relaxed runs fn, autocommit writes on s.wc, with synchronous set to
+// checkpointSync, and sets it back to FULL, the setting of every other
+// write, before it returns. SQLite allows the change only between
+// transactions. Callers hold s.mu.
+func (s *Store) relaxed(ctx context.Context, fn func() error) error {
+	if _, err := s.wc.ExecContext(ctx, "PRAGMA synchronous="+checkpointSync); err != nil {
+		return err
+	}
+	err := fn()
+	if _, rerr := s.wc.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); rerr != nil {
+		// Appends must not commit unsynced: discard the connection, and
+		// every write fails until the store is opened again.
+		_ = s.wc.Raw(func(any) error { return driver.ErrBadConn })
+		return errors.Join(err, fmt.Errorf("restore synchronous=FULL: %w", rerr))
+	}
+	return err
+}
+
+// WaitCheckpoint blocks until the consumer's checkpoint is no longer at, and
+// returns it. It is woken by this Store's writes (no other process can have
+// the log open) and by Close.
+func (s *Store) WaitCheckpoint(ctx context.Context, name string, at sluice.Position) (sluice.Position, error) {
+	p, err := sluice.WaitChange(ctx, &s.checkpoints, name, at, func(ctx context.Context) (sluice.Position, error) {
+		return s.Checkpoint(ctx, name)
+	})
 	if err != nil {
-		return fmt.Errorf("set checkpoint %q: %w", name, err)
+		if err := s.checkOpen(); err != nil {
+			return p, err // closed before the read or under it
+		}
+		return p, fmt.Errorf("wait checkpoint %q: %w", name, err)
 	}
-	if n == 1 {
-		return nil
-	}
-	return fmt.Errorf("set checkpoint %q from %d: %w", name, old, sluice.ErrCheckpointConflict)
+	return p, nil
 }
 
 // AcquireLease takes or renews the lease for holder; see sluice.Leases.

@@ -53,6 +53,7 @@ type Store struct {
 	checkpointed    chan struct{}
 	limits          sluice.Limits
 	notify          sluice.HeadNotifier
+	checkpoints     sluice.Signals // wakes WaitCheckpoint, by consumer name
 
 	mu     sync.Mutex // serializes writes; guards the fields below
 	head   sluice.Position
@@ -180,7 +181,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-// Close closes the databases and releases the directory.
+// Close closes the databases and releases the directory. Waiting
+// WaitCheckpoint calls return sluice.ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -188,6 +190,7 @@ func (s *Store) Close() error {
 		return sluice.ErrClosed
 	}
 	s.closed = true
+	s.checkpoints.NotifyAll()
 	return s.closeAll()
 }
 

@@ -216,4 +216,23 @@ func testClosed(t *testing.T, open Opener, _ Features) {
 	if _, err := s.ReadLog(ctxFor(t), 0, sluice.Filter{}, 1); !errors.Is(err, sluice.ErrClosed) {
 		t.Fatalf("read after close: %v, want ErrClosed", err)
 	}
+	ctx := ctxFor(t)
+	for name, err := range map[string]error{
+		"Checkpoint":         second(s.Checkpoint(ctx, "proj")),
+		"SetCheckpoint":      s.SetCheckpoint(ctx, "proj", 0, 1),
+		"WaitCheckpoint":     second(s.WaitCheckpoint(ctx, "proj", 0)),
+		"PutSubscription":    third(s.PutSubscription(ctx, sluice.Subscription{Name: "orders"})),
+		"Subscription":       second(s.Subscription(ctx, "orders")),
+		"ListSubscriptions":  second(s.ListSubscriptions(ctx, "", 1)),
+		"DeleteSubscription": s.DeleteSubscription(ctx, "orders"),
+	} {
+		if !errors.Is(err, sluice.ErrClosed) {
+			t.Errorf("%s after close: %v, want ErrClosed", name, err)
+		}
+	}
 }
+
+// second and third return the error of a call's results.
+func second[T any](_ T, err error) error { return err }
+
+func third[T, U any](_ T, _ U, err error) error { return err }

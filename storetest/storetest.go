@@ -41,6 +41,8 @@ func Run(t *testing.T, newLog NewLog, f Features) {
 		{"WaitHead", testWaitHead},
 		{"Checkpoints", testCheckpoints},
 		{"Leases", testLeases},
+		{"Subscriptions", testSubscriptions},
+		{"WaitCheckpoint", testWaitCheckpoint},
 		{"Schemas", testSchemas},
 		{"SchemasConcurrent", testSchemasConcurrent},
 		{"Quarantine", testQuarantine},
