@@ -12,11 +12,12 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestIngest(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		h := newHarness(t, open(t), testConfig())
 
 		var a ingestAnswer
@@ -132,7 +133,7 @@ func TestIngest(t *testing.T) {
 }
 
 func TestStreams(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		h := newHarness(t, open(t), testConfig())
 		var ok struct {
 			Position sluice.Position `json:"position"`
@@ -204,7 +205,7 @@ func TestStreams(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		cfg := testConfig()
 		// One request, then none for a long while.
 		cfg.Keys = append(cfg.Keys, httpapi.Key{Name: "limited", Secret: "sk_limited_0123456789ab", Role: httpapi.RoleWrite, Rate: 0.001, Burst: 1})
@@ -267,7 +268,7 @@ func TestKeys(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		h := newHarness(t, open(t), testConfig())
 		h.want(get("/healthz", ""), 200, nil)
 		h.want(get("/readyz", ""), 200, nil)
@@ -312,7 +313,7 @@ func (g *gatedStore) Append(ctx context.Context, reqs []sluice.AppendRequest) ([
 }
 
 func TestOverload(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		g := &gatedStore{Store: open(t), entered: make(chan struct{}, 10), gate: make(chan struct{})}
 		w := sluice.NewWriter(g, sluice.WriterOptions{MaxQueueEvents: 1})
 		srv, err := httpapi.New(g, w, newRegistry(t, g), testConfig(), nil)
@@ -344,7 +345,7 @@ func TestOverload(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		cfg := testConfig()
 		cfg.Limits.MaxBodyBytes = 1024
 		cfg.Limits.MaxEvents = 2
@@ -379,7 +380,7 @@ func (downStore) Head(context.Context) (sluice.Position, error) {
 }
 
 func TestReadyz_StoreDown(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		h := newHarness(t, downStore{open(t)}, testConfig())
 		var p problem
 		hdr := h.want(get("/readyz", ""), 503, &p)
@@ -399,7 +400,7 @@ func (fullStore) Append(context.Context, []sluice.AppendRequest) ([]sluice.Appen
 
 // TestIngest_StorageFull: a full disk is 503 storage_full with Retry-After.
 func TestIngest_StorageFull(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		h := newHarness(t, fullStore{open(t)}, testConfig())
 		var p problem
 		hdr := h.want(post("/v1/events", writeKey, `{"type":"a","data":1}`), 503, &p)
@@ -427,7 +428,7 @@ func (b blockedStore) Append(ctx context.Context, reqs []sluice.AppendRequest) (
 // once, one more is answered 503 overloaded with Retry-After at once; the
 // one in flight still succeeds.
 func TestIngest_MaxInFlight(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		cfg := testConfig()
 		cfg.Limits.MaxInFlight = 1
 		store := blockedStore{Store: open(t), entered: make(chan struct{}, 1), release: make(chan struct{})}
@@ -454,7 +455,7 @@ func TestIngest_MaxInFlight(t *testing.T) {
 // TestRead_DataByteForByte: data and metadata come back exactly as sent,
 // whitespace and <, >, & included, from the log and from a stream.
 func TestRead_DataByteForByte(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		h := newHarness(t, open(t), testConfig())
 		const data = `{ "html": "<b>&amp;</b>",  "n": 1.50 }`
 		h.want(post("/v1/events", writeKey, `{"type":"note","stream":"note-1","data":`+data+`}`), 200, nil)

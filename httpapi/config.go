@@ -88,6 +88,10 @@ type Config struct {
 	// is dropped (it resumes with Last-Event-ID), so that a stalled client
 	// holds no more than a page of events. Default 10s.
 	LiveStall time.Duration `yaml:"live_stall"`
+	// SubscriptionReaderTTL is how long a subscription's reader keeps it
+	// after its last read or acknowledgement (and its long poll): another
+	// reader gets 409 subscription_busy until then. Default 30s.
+	SubscriptionReaderTTL time.Duration `yaml:"subscription_reader_ttl"`
 	// Schemas say what happens to events their schemas reject, and to
 	// those of types without a schema.
 	Schemas SchemaPolicy `yaml:"schemas"`
@@ -136,6 +140,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LiveStall <= 0 {
 		c.LiveStall = 10 * time.Second
+	}
+	if c.SubscriptionReaderTTL <= 0 {
+		c.SubscriptionReaderTTL = 30 * time.Second
 	}
 	sp := &c.Schemas
 	if sp.UnknownTypes == "" {
@@ -197,6 +204,7 @@ func (c Config) Validate() error {
 		{"retry_after", c.RetryAfter < 0},
 		{"live_heartbeat", c.LiveHeartbeat < 0},
 		{"live_stall", c.LiveStall < 0},
+		{"subscription_reader_ttl", c.SubscriptionReaderTTL < 0},
 		{"schemas.quarantine_max_events", c.Schemas.QuarantineMaxEvents < 0},
 		{"schemas.quarantine_max_age", c.Schemas.QuarantineMaxAge < 0},
 	} {

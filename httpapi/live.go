@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/consumer"
 )
 
 // livePage is how many events the live tail reads, and holds, at a time.
@@ -43,9 +44,12 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil { // the client sees the stream open before the first event
 		return
 	}
-	// The tail ends only with an error: the client went (context canceled),
-	// stalled, or the store failed.
-	if err := s.tail(r.Context(), w, rc, sluice.Position(after), f); !errors.Is(err, context.Canceled) {
+	// The tail ends only with an error: the client went or the server
+	// drains (context canceled), the client stalled, or the store failed.
+	ctx, stop := context.WithCancel(r.Context())
+	defer context.AfterFunc(s.stopping, stop)()
+	defer stop()
+	if err := s.tail(ctx, w, rc, sluice.Position(after), f); !errors.Is(err, context.Canceled) {
 		s.log.Debug("live tail ended", "err", err)
 	}
 }
@@ -55,13 +59,10 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 // Config.LiveHeartbeat, until the client goes or a write fails; it returns
 // why.
 func (s *Server) tail(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, pos sluice.Position, f sluice.Filter) error {
+	cur := consumer.NewCursor(s.store, pos, f, livePage)
 	var buf []byte
 	for {
-		head, err := s.store.Head(ctx)
-		if err != nil {
-			return err
-		}
-		evs, err := s.store.ReadLog(ctx, pos, f, livePage)
+		evs, err := cur.Read(ctx)
 		if err != nil {
 			return err
 		}
@@ -73,12 +74,6 @@ func (s *Server) tail(ctx context.Context, w http.ResponseWriter, rc *http.Respo
 			buf = evs[i].AppendJSON(buf)
 			buf = append(buf, "\n\n"...)
 		}
-		if len(evs) > 0 {
-			pos = evs[len(evs)-1].Position
-		}
-		if len(evs) < livePage {
-			pos = max(pos, head) // every event up to head has been read
-		}
 		if len(buf) > 0 {
 			if err := s.send(w, rc, buf); err != nil {
 				return err
@@ -87,7 +82,7 @@ func (s *Server) tail(ctx context.Context, w http.ResponseWriter, rc *http.Respo
 		if len(evs) == livePage {
 			continue // catching up
 		}
-		if err := s.waitOrBeat(ctx, w, rc, pos); err != nil {
+		if err := s.waitOrBeat(ctx, w, rc, cur.Position()); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -93,7 +94,7 @@ func next(t *testing.T, messages <-chan sseMessage) sseMessage {
 }
 
 func TestLive(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		cfg := testConfig()
 		cfg.LiveHeartbeat = 50 * time.Millisecond
 		h := newHarness(t, open(t), cfg)

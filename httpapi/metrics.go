@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/consumer"
 )
 
 // metrics are the edge's Prometheus metrics, in a registry of the server's
@@ -28,7 +29,7 @@ type metrics struct {
 	quarantined *prometheus.CounterVec
 }
 
-func newMetrics(store sluice.Store, writer *sluice.Writer) *metrics {
+func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
@@ -55,12 +56,52 @@ func newMetrics(store sluice.Store, writer *sluice.Writer) *metrics {
 		h, _ := store.Head(ctx)
 		return float64(h)
 	})
-	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, queue, head)
+	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, queue, head, subscriptionCollector{subs})
 	for _, outcome := range []string{"accepted", "duplicate", "rejected"} {
 		m.events.WithLabelValues(outcome)
 	}
 	writer.Observe(m.observeCommit)
 	return m
+}
+
+// subscriptionCollector reports each subscription's state at every scrape.
+type subscriptionCollector struct{ hub *consumer.Hub }
+
+var subscriptionMetrics = []struct {
+	desc  *prometheus.Desc
+	value func(consumer.State) float64
+}{
+	{prometheus.NewDesc("sluice_subscription_checkpoint_position", "A subscription's checkpoint: every event up to it is processed.", []string{"subscription"}, nil),
+		func(st consumer.State) float64 { return float64(st.Checkpoint) }},
+	{prometheus.NewDesc("sluice_subscription_lag_events", "Events after a subscription's checkpoint, those its filter skips included.", []string{"subscription"}, nil),
+		func(st consumer.State) float64 { return float64(st.LagEvents) }},
+	{prometheus.NewDesc("sluice_subscription_lag_seconds", "Age of the first event after a subscription's checkpoint; 0 when it is caught up.", []string{"subscription"}, nil),
+		func(st consumer.State) float64 { return st.LagSeconds }},
+	{prometheus.NewDesc("sluice_subscription_hold_seconds", "How long the oldest batch this process delivered has waited for its acknowledgement; 0 when none waits.", []string{"subscription"}, nil),
+		func(st consumer.State) float64 { return st.HoldSeconds }},
+}
+
+func (c subscriptionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range subscriptionMetrics {
+		ch <- m.desc
+	}
+}
+
+func (c subscriptionCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	states, err := c.hub.States(ctx)
+	if err != nil {
+		for _, m := range subscriptionMetrics {
+			ch <- prometheus.NewInvalidMetric(m.desc, err)
+		}
+		return
+	}
+	for _, st := range states {
+		for _, m := range subscriptionMetrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, m.value(st), st.Name)
+		}
+	}
 }
 
 func (m *metrics) observeCommit(c sluice.CommitStats) {

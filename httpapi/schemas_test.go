@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/postgres"
 )
@@ -45,7 +46,7 @@ func put(path, key, body string) request {
 }
 
 func TestSchemaRegistry(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		h := newHarness(t, open(t), testConfig())
 
 		var v schemaVersion
@@ -127,7 +128,7 @@ type replayAnswer struct {
 }
 
 func TestValidation(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		h := newHarness(t, open(t), testConfig())
 		h.want(put("/v1/schemas/order.placed", adminKey, orderSchema), 201, nil)
 
@@ -268,7 +269,7 @@ func TestValidation(t *testing.T) {
 }
 
 func TestUnknownTypes(t *testing.T) {
-	backends(t, func(t *testing.T, open func(t *testing.T) sluice.Store) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
 		t.Run("Reject", func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Schemas.UnknownTypes = httpapi.UnknownReject

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/consumer"
 	"github.com/sluicehq/sluice/schema"
 )
 
@@ -33,6 +34,12 @@ type Server struct {
 	// sinceTrim counts the events quarantined since the quarantine was
 	// last trimmed.
 	sinceTrim atomic.Int64
+	// subs serves the durable subscriptions.
+	subs *consumer.Hub
+	// stopping ends when Drain is called: long polls, waits and live tails
+	// end early, so that shutdown does not wait for them.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // New builds the API over store and writer, checking events with the
@@ -47,14 +54,20 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 		log = slog.Default()
 	}
 	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight)}
-	s.metrics = newMetrics(store, writer)
+	s.subs = consumer.NewHub(store, cfg.SubscriptionReaderTTL)
+	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.metrics = newMetrics(store, writer, s.subs)
 	s.routes()
 	return s, nil
 }
 
 // Drain makes /readyz answer 503, so that load balancers stop sending
 // before the process shuts down.
-func (s *Server) Drain() { s.draining.Store(true) }
+// It also ends long polls, waits and live tails.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.stop()
+}
 
 func (s *Server) routes() {
 	ingest, read := RoleWrite, RoleRead
@@ -71,6 +84,14 @@ func (s *Server) routes() {
 	s.handle("GET /v1/streams", "list_streams", read, s.listStreams)
 	s.handle("GET /v1/events", "read_log", read, s.readLog)
 	s.handle("GET /v1/events/live", "live", read, s.live)
+	s.handle("PUT /v1/subscriptions/{name}", "put_subscription", read, s.putSubscription)
+	s.handle("GET /v1/subscriptions", "list_subscriptions", read, s.listSubscriptions)
+	s.handle("GET /v1/subscriptions/{name}", "get_subscription", read, s.getSubscription)
+	s.handle("DELETE /v1/subscriptions/{name}", "delete_subscription", read, s.deleteSubscription)
+	s.handle("GET /v1/subscriptions/{name}/events", "subscription_events", read, s.subscriptionEvents)
+	s.handle("POST /v1/subscriptions/{name}/ack", "ack_subscription", read, s.ackSubscription)
+	s.handle("DELETE /v1/subscriptions/{name}/reader", "release_subscription", read, s.releaseSubscription)
+	s.handle("GET /v1/subscriptions/{name}/wait", "wait_subscription", read, s.waitSubscription)
 	s.handle("PUT /v1/schemas/{type}", "put_schema", RoleAdmin, s.putSchema)
 	s.handle("GET /v1/schemas", "list_schemas", read, s.listSchemas)
 	s.handle("GET /v1/schemas/{type}", "get_schema", read, s.getSchema)

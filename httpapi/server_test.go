@@ -12,10 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
-	"github.com/sluicehq/sluice/internal/testutil"
-	"github.com/sluicehq/sluice/postgres"
 	"github.com/sluicehq/sluice/schema"
-	"github.com/sluicehq/sluice/sqlite"
 )
 
 const (
@@ -31,33 +28,6 @@ type harness struct {
 	url   string
 	srv   *httpapi.Server
 	store sluice.Store
-}
-
-// backends runs fn on the embedded store and on PostgreSQL.
-func backends(t *testing.T, fn func(t *testing.T, open func(t *testing.T) sluice.Store)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		fn(t, func(t *testing.T) sluice.Store {
-			s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		fn(t, func(t *testing.T) sluice.Store {
-			url, schema := testutil.PostgresSchema(t)
-			s, err := postgres.Open(context.Background(), postgres.Options{URL: url, Schema: schema})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		})
-	})
 }
 
 func testConfig() httpapi.Config {
