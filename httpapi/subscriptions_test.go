@@ -10,21 +10,13 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/consumer"
 	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // subState is the answer of GET /v1/subscriptions/{name}.
-type subState struct {
-	Name        string          `json:"name"`
-	Filter      sluice.Filter   `json:"filter"`
-	Start       sluice.Position `json:"start"`
-	Checkpoint  sluice.Position `json:"checkpoint"`
-	Head        sluice.Position `json:"head"`
-	LagEvents   uint64          `json:"lag_events"`
-	LagSeconds  float64         `json:"lag_seconds"`
-	HoldSeconds float64         `json:"hold_seconds"`
-}
+type subState = consumer.State
 
 // subBatch is the answer of GET /v1/subscriptions/{name}/events.
 type subBatch struct {
