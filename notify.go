@@ -29,6 +29,13 @@ func (n *HeadNotifier) Publish(p Position) {
 	}
 }
 
+// Head returns the highest position published.
+func (n *HeadNotifier) Head() Position {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.head
+}
+
 // Wait blocks until the head is above after or ctx is done.
 func (n *HeadNotifier) Wait(ctx context.Context, after Position) (Position, error) {
 	for {

@@ -195,12 +195,8 @@ func (h *Hub) Ack(ctx context.Context, name, reader string, p sluice.Position) (
 	if err := h.take(ctx, sub.ConsumerName(), reader); err != nil {
 		return 0, err
 	}
-	head, err := h.store.Head(ctx)
-	if err != nil {
+	if err := h.reached(ctx, p); err != nil {
 		return 0, err
-	}
-	if p > head {
-		return 0, fmt.Errorf("acknowledge %d, head %d: %w", p, head, ErrBeyondHead)
 	}
 	for {
 		checkpoint, err := h.store.Checkpoint(ctx, sub.ConsumerName())
@@ -217,6 +213,25 @@ func (h *Hub) Ack(ctx context.Context, name, reader string, p sluice.Position) (
 		h.acked(name, p)
 		return p, nil
 	}
+}
+
+// reached returns nil when the log's head is at p or beyond, and
+// ErrBeyondHead when it is not within a second: a reader may have read an
+// event of a commit whose head is not yet published.
+func (h *Hub) reached(ctx context.Context, p sluice.Position) error {
+	if p == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	head, err := h.store.WaitHead(wctx, p-1)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("position %d, head %d: %w", p, head, ErrBeyondHead)
+	}
+	return err
 }
 
 // Wait returns once the subscription has processed every event up to p,

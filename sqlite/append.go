@@ -32,7 +32,7 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return nil, sluice.ErrClosed
 	}
 	c := &commit{
@@ -46,7 +46,11 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	// scheduler behind every runnable goroutine. SQLite statements do not
 	// block (busy_timeout bounds lock waits), so the commit runs inline.
 	ctx = context.WithoutCancel(ctx)
+	moved := s.takeDirty() // consumers' checkpoints ride along
 	err := s.inTx(ctx, func(tx *sql.Conn) error {
+		if err := writeCheckpoints(ctx, tx, moved); err != nil {
+			return err
+		}
 		if err := s.load(ctx, tx, c, reqs); err != nil {
 			return err
 		}
@@ -59,6 +63,7 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		return err
 	})
 	if err != nil {
+		s.putBack(moved)
 		return nil, unavailable("append", err)
 	}
 	s.committed(c, idw)

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/sqlite"
 	"github.com/sluicehq/sluice/storetest"
 )
 
@@ -54,33 +53,13 @@ func BenchmarkDiskBaseline(b *testing.B) {
 	}
 }
 
-// BenchmarkStore_SetCheckpoint moves one checkpoint forward, one move per
-// op, committed with synchronous=FULL (an fsync each, as every other write)
-// and with NORMAL, what SetCheckpoint does:
-//
-//	go test -run '^$' -bench 'Store_(SetCheckpoint|AppendWhileAcking)' ./sqlite/
-func BenchmarkStore_SetCheckpoint(b *testing.B) {
-	for _, level := range []string{"FULL", "NORMAL"} {
-		b.Run(level, func(b *testing.B) {
-			defer sqlite.SetCheckpointSync(level)()
-			s := newLog(b)(b)
-			ctx := context.Background()
-			var p sluice.Position
-			for b.Loop() {
-				if err := s.SetCheckpoint(ctx, "bench", p, p+1); err != nil {
-					b.Fatal(err)
-				}
-				p++
-			}
-		})
-	}
-}
-
 // BenchmarkStore_AppendWhileAcking appends one event per op while a
-// subscriber moves its checkpoint to each commit it sees, committed with
-// FULL or NORMAL: what acks cost ingest. NoAcks is the baseline.
+// subscriber moves its checkpoint to each commit it sees: what acks cost
+// ingest. NoAcks is the baseline.
+//
+//	go test -run '^$' -bench 'Store_AppendWhileAcking' ./sqlite/
 func BenchmarkStore_AppendWhileAcking(b *testing.B) {
-	for _, level := range []string{"NoAcks", "FULL", "NORMAL"} {
+	for _, level := range []string{"NoAcks", "Acks"} {
 		b.Run(level, func(b *testing.B) {
 			s := newLog(b)(b)
 			ctx, stop := context.WithCancel(context.Background())
@@ -88,7 +67,6 @@ func BenchmarkStore_AppendWhileAcking(b *testing.B) {
 			if level == "NoAcks" {
 				acks <- 0
 			} else {
-				defer sqlite.SetCheckpointSync(level)()
 				go func() {
 					n := 0
 					defer func() { acks <- n }()

@@ -3,89 +3,168 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice"
 )
+
+// checkpointCache holds the consumers' checkpoints. Only this process has
+// the log open, so the positions in memory are the truth: SetCheckpoint
+// moves them in memory, and the moves are written to the database in the
+// next commit of the log (fsync'd with it), or, when no commit comes, by
+// idleFlush a second later. An acknowledgement never waits for a commit in
+// flight; a crash of the machine loses at most the moves since the last
+// write, and their consumers receive those events again, which
+// at-least-once delivery allows.
+type checkpointCache struct {
+	mu    sync.Mutex
+	pos   map[string]sluice.Position // loaded or moved
+	dirty map[string]sluice.Position // moved since the last write
+	gen   uint64                     // counts removals, so a slow load cannot cache a removed row
+	idle  *time.Timer                // runs idleFlush; armed while dirty is not empty
+}
+
+// idleFlushDelay is how long a moved checkpoint waits for a commit of the
+// log before idleFlush writes it.
+const idleFlushDelay = time.Second
 
 // Checkpoint returns the consumer's position, 0 if it has none.
 func (s *Store) Checkpoint(ctx context.Context, name string) (sluice.Position, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	var p int64
-	err := s.r.QueryRowContext(ctx, "SELECT position FROM checkpoints WHERE name = ?", name).Scan(&p)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+	c := &s.ckpts
+	c.mu.Lock()
+	p, ok := c.pos[name]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok {
+		return p, nil
 	}
-	if err != nil {
+	var n int64
+	err := s.r.QueryRowContext(ctx, "SELECT position FROM checkpoints WHERE name = ?", name).Scan(&n)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read checkpoint %q: %w", name, err)
 	}
-	return sluice.Position(p), nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if q, ok := c.pos[name]; ok {
+		return q, nil // moved meanwhile
+	}
+	if c.gen == gen {
+		c.pos[name] = sluice.Position(n)
+	}
+	return sluice.Position(n), nil
 }
 
 // SetCheckpoint moves the consumer's position from old to new
-// (compare-and-set). The move is committed without an fsync: see
-// checkpointSync.
+// (compare-and-set), in memory: see checkpointCache.
 func (s *Store) SetCheckpoint(ctx context.Context, name string, old, new sluice.Position) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return sluice.ErrClosed
-	}
-	// A consumer without a row is at 0: only a move from 0 may create it.
-	q := "UPDATE checkpoints SET position = ? WHERE name = ? AND position = ?"
-	if old == 0 {
-		q = `INSERT INTO checkpoints (position, name) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET position = excluded.position WHERE checkpoints.position = ?`
-	}
-	var n int64
-	err := s.relaxed(ctx, func() error {
-		res, err := s.wc.ExecContext(ctx, q, int64(new), name, int64(old))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	cur, err := s.Checkpoint(ctx, name) // loads it
 	if err != nil {
-		return fmt.Errorf("set checkpoint %q: %w", name, err)
+		return err
 	}
-	if n != 1 {
+	c := &s.ckpts
+	c.mu.Lock()
+	if p, ok := c.pos[name]; ok {
+		cur = p
+	}
+	if cur != old {
+		c.mu.Unlock()
 		return fmt.Errorf("set checkpoint %q from %d: %w", name, old, sluice.ErrCheckpointConflict)
 	}
+	c.pos[name], c.dirty[name] = new, new
+	if c.idle == nil {
+		c.idle = time.AfterFunc(idleFlushDelay, s.idleFlush)
+	}
+	c.mu.Unlock()
 	s.checkpoints.Notify(name)
 	return nil
 }
 
-// checkpointSync is the synchronous setting that checkpoints are committed
-// with. With NORMAL, in WAL mode, a commit is not fsync'd: it survives a
-// crash of the process, is lost only with the machine (power, kernel), and
-// the next FULL commit, such as any Append, fsyncs the WAL that holds it. A
-// lost move of a checkpoint makes its consumer receive events again, which
-// at-least-once delivery allows; in exchange a subscriber's acks do not each
-// take an fsync between the group commits of ingest.
-var checkpointSync = "NORMAL"
-
-// relaxed runs fn, autocommit writes on s.wc, with synchronous set to
-// checkpointSync, and sets it back to FULL, the setting of every other
-// write, before it returns. SQLite allows the change only between
-// transactions. Callers hold s.mu.
-func (s *Store) relaxed(ctx context.Context, fn func() error) error {
-	if _, err := s.wc.ExecContext(ctx, "PRAGMA synchronous="+checkpointSync); err != nil {
-		return err
+// takeDirty returns the moves not yet written and forgets them; callers
+// hold s.mu and write them, or give them back with putBack.
+func (s *Store) takeDirty() map[string]sluice.Position {
+	c := &s.ckpts
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.dirty) == 0 {
+		return nil
 	}
-	err := fn()
-	if _, rerr := s.wc.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); rerr != nil {
-		// Appends must not commit unsynced: discard the connection, and
-		// every write fails until the store is opened again.
-		_ = s.wc.Raw(func(any) error { return driver.ErrBadConn })
-		return errors.Join(err, fmt.Errorf("restore synchronous=FULL: %w", rerr))
+	d := c.dirty
+	c.dirty = map[string]sluice.Position{}
+	if c.idle != nil {
+		c.idle.Stop()
+		c.idle = nil
+	}
+	return d
+}
+
+// putBack returns moves whose write failed, unless newer ones came.
+func (s *Store) putBack(d map[string]sluice.Position) {
+	c := &s.ckpts
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, p := range d {
+		if _, ok := c.dirty[name]; !ok && c.pos[name] == p {
+			c.dirty[name] = p
+		}
+	}
+	if len(c.dirty) > 0 && c.idle == nil {
+		c.idle = time.AfterFunc(idleFlushDelay, s.idleFlush)
+	}
+}
+
+// writeCheckpoints writes moves in the transaction tx.
+func writeCheckpoints(ctx context.Context, tx *sql.Conn, d map[string]sluice.Position) error {
+	for name, p := range d {
+		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO checkpoints (name, position) VALUES (?, ?)", name, int64(p)); err != nil {
+			return fmt.Errorf("write checkpoint %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// idleFlush writes the moves that no commit of the log has written.
+func (s *Store) idleFlush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return
+	}
+	_ = s.flushCheckpoints(context.Background()) // kept for the next try
+}
+
+// flushCheckpoints writes the moves not yet written in a transaction of
+// their own. Callers hold s.mu.
+func (s *Store) flushCheckpoints(ctx context.Context) error {
+	d := s.takeDirty()
+	if d == nil {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx *sql.Conn) error { return writeCheckpoints(ctx, tx, d) })
+	if err != nil {
+		s.putBack(d)
 	}
 	return err
+}
+
+// setCached records a checkpoint that a transaction of s.mu's holder has
+// just written (at created) or removed (gone): the cache follows the rows.
+func (s *Store) setCached(name string, p sluice.Position, gone bool) {
+	c := &s.ckpts
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.dirty, name)
+	if gone {
+		delete(c.pos, name)
+		c.gen++
+		return
+	}
+	c.pos[name] = p
 }
 
 // WaitCheckpoint blocks until the consumer's checkpoint is no longer at, and
@@ -108,7 +187,7 @@ func (s *Store) WaitCheckpoint(ctx context.Context, name string, at sluice.Posit
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (sluice.Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.Lease{}, sluice.ErrClosed
 	}
 	now := time.Now()
@@ -136,7 +215,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.ErrClosed
 	}
 	if _, err := s.wc.ExecContext(ctx, "DELETE FROM leases WHERE name = ? AND holder = ?", name, holder); err != nil {

@@ -29,7 +29,7 @@ func (s *Store) AddQuarantined(ctx context.Context, qs []sluice.Quarantined) err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.ErrClosed
 	}
 	if len(rows) == 0 {
@@ -119,7 +119,7 @@ func scanQuarantined(rows *sql.Rows) (sluice.Quarantined, error) {
 func (s *Store) DeleteQuarantined(ctx context.Context, seqs []int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.ErrClosed
 	}
 	list, _ := json.Marshal(seqs) // an []int64 always encodes
@@ -135,7 +135,7 @@ func (s *Store) DeleteQuarantined(ctx context.Context, seqs []int64) error {
 func (s *Store) TrimQuarantine(ctx context.Context, maxCount int, olderThan time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return 0, sluice.ErrClosed
 	}
 	removed := 0

@@ -19,7 +19,7 @@ const selectSchemas = "SELECT type, version, schema, created_at FROM schemas"
 func (s *Store) PutSchema(ctx context.Context, typ string, doc []byte) (sluice.SchemaVersion, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.SchemaVersion{}, false, sluice.ErrClosed
 	}
 	var v sluice.SchemaVersion

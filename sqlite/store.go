@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/sluicehq/sluice"
@@ -54,10 +55,14 @@ type Store struct {
 	limits          sluice.Limits
 	notify          sluice.HeadNotifier
 	checkpoints     sluice.Signals // wakes WaitCheckpoint, by consumer name
+	ckpts           checkpointCache
 
-	mu     sync.Mutex // serializes writes; guards the fields below
-	head   sluice.Position
-	closed bool
+	// closed is set by Close, under mu; readers check it without mu, so
+	// that they never wait for a commit in flight.
+	closed atomic.Bool
+
+	mu   sync.Mutex // serializes writes; guards the fields below
+	head sluice.Position
 	ids    idIndex
 	// nextStreamID is the id the next new stream gets.
 	nextStreamID int64
@@ -88,6 +93,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: opts.Dir, lock: lock, limits: opts.Limits, stmts: map[string]*sql.Stmt{}}
+	s.ckpts.pos, s.ckpts.dirty = map[string]sluice.Position{}, map[string]sluice.Position{}
 	s.ids.flushAt = opts.IDIndexBatch
 	if err := s.open(ctx, opts.Readers); err != nil {
 		s.closeAll()
@@ -186,12 +192,13 @@ func (s *Store) migrate(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.ErrClosed
 	}
-	s.closed = true
+	err := s.flushCheckpoints(context.Background())
+	s.closed.Store(true)
 	s.checkpoints.NotifyAll()
-	return s.closeAll()
+	return errors.Join(err, s.closeAll())
 }
 
 func (s *Store) closeAll() error {
@@ -216,22 +223,19 @@ func (s *Store) closeAll() error {
 }
 
 func (s *Store) checkOpen() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.ErrClosed
 	}
 	return nil
 }
 
-// Head returns the highest committed position.
+// Head returns the highest committed position. It does not wait for the
+// commit in flight: it is the head that commits have published.
 func (s *Store) Head(ctx context.Context) (sluice.Position, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return 0, sluice.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return 0, err
 	}
-	return s.head, nil
+	return s.notify.Head(), nil
 }
 
 // WaitHead blocks until a commit moves the head above after.

@@ -25,7 +25,7 @@ func (s *Store) PutSubscription(ctx context.Context, sub sluice.Subscription) (s
 	consumer := sub.ConsumerName()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.Subscription{}, false, sluice.ErrClosed
 	}
 	now := time.Now().UnixNano()
@@ -54,6 +54,7 @@ func (s *Store) PutSubscription(ctx context.Context, sub sluice.Subscription) (s
 		return sluice.Subscription{}, false, unavailable(fmt.Sprintf("put subscription %q", sub.Name), err)
 	}
 	if created {
+		s.setCached(consumer, sub.Start, false)
 		s.checkpoints.Notify(consumer)
 	}
 	return stored, created, nil
@@ -105,7 +106,7 @@ func (s *Store) DeleteSubscription(ctx context.Context, name string) error {
 	consumer := sluice.SubscriptionConsumer(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return sluice.ErrClosed
 	}
 	err := s.inTx(ctx, func(tx *sql.Conn) error {
@@ -132,6 +133,7 @@ func (s *Store) DeleteSubscription(ctx context.Context, name string) error {
 	if err != nil {
 		return unavailable(fmt.Sprintf("delete subscription %q", name), err)
 	}
+	s.setCached(consumer, 0, true)
 	s.checkpoints.Notify(consumer)
 	return nil
 }

@@ -31,6 +31,7 @@ import (
 
 const benchUsage = `Usage: sluice bench [flags]
        sluice bench suite [--duration D] [--postgres URL] [--json]
+       sluice bench subscribe [--spawn [--store URL] | --url URL --key KEY] [flags]
 
 Sends events to a running sluice (or any URL that takes POSTed JSON) and
 measures: requests/s and events/s accepted, latency p50/p90/p99/max, answers
@@ -96,6 +97,25 @@ ratio of each scenario to its baseline:
   --data-dir DIR     where the temporary directories go
   --json             print the rows as JSON instead of the table
 
+"sluice bench subscribe" measures the consumer side: it ingests at a steady
+--rate, durable, while a subscriber follows a new subscription over HTTP
+(long polls of 200ms, an acknowledgement per batch) and a writer appends one
+event --waits times a second and waits for the subscription to process it
+(read-your-writes). It reports, per event, the time from the durable
+acknowledgement of its ingest request to its delivery to the subscriber,
+and, per wait, the time from the subscriber's acknowledgement to the wait's
+return.
+
+  --url URL          the server's base URL (default http://127.0.0.1:7070)
+  --key KEY          an admin key (SLUICE_BENCH_ADMIN_KEY)
+  --spawn, --store URL, --data-dir DIR   as above
+  --rate R           events per second (default 10000)
+  --batch N          events per ingest request (default 10)
+  --connections N    ingest connections (default 16)
+  --duration D       (default 10s)
+  --waits R          writes waited for per second (default 20)
+  --json             print the result as JSON
+
 docs/benchmarks.md has the latest table and how it was made.
 `
 
@@ -111,6 +131,8 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 		switch args[0] {
 		case "suite":
 			return c.suite(ctx, args[1:])
+		case "subscribe":
+			return c.benchSubscribe(ctx, args[1:])
 		case bareHandlerMode:
 			return c.bare(ctx, args[1:])
 		}
