@@ -63,7 +63,7 @@ type Store struct {
 
 	mu   sync.Mutex // serializes writes; guards the fields below
 	head sluice.Position
-	ids    idIndex
+	ids  idIndex
 	// nextStreamID is the id the next new stream gets.
 	nextStreamID int64
 	stmts        map[string]*sql.Stmt // prepared on w, by SQL text
