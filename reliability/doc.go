@@ -1,7 +1,9 @@
 // Package reliability holds the reliability harness: tests that run the real
-// sluice binary through crashes, a database outage, overload, a full disk and
-// bad clients, and check that it never loses an acknowledged event and keeps
-// its memory bounded (issue 4/8; docs/reliability.md has the figures).
+// sluice binary through crashes, a database outage, the failover of a
+// subscription between two processes, overload, a full disk and bad
+// clients, and check that it never loses an acknowledged event and keeps
+// its memory bounded (issues 4/8 and 5/8; docs/reliability.md has the
+// figures).
 //
 // The package has no code of its own, only tests. `make reliability` runs
 // them one package at a time after `make test`, because the database outage
