@@ -52,6 +52,17 @@ func TestBench_Spawn(t *testing.T) {
 		t.Parallel()
 		check(t, runBinary(t, nil, "bench", "--spawn", "--duration", "2s", "--json", "--data-dir", t.TempDir()))
 	})
+	t.Run("Subscribe", func(t *testing.T) {
+		t.Parallel()
+		out := runBinary(t, nil, "bench", "subscribe", "--spawn", "--duration", "1s", "--rate", "200", "--json", "--data-dir", t.TempDir())
+		var res bench.SubscribeResult
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatalf("the output is not a JSON result: %v\n%s", err, out)
+		}
+		if res.Events == 0 || res.Delivered != res.Events || res.Server == nil {
+			t.Fatalf("result %+v: want every ingested event delivered, and server stats", res)
+		}
+	})
 	t.Run("PostgreSQLWithSchema", func(t *testing.T) {
 		t.Parallel()
 		url := testutil.PostgresURL(t)
@@ -108,6 +119,9 @@ func TestBench_Usage(t *testing.T) {
 		{"SchemaWithoutAdminKey", []string{"bench", "--schema"}, 2, "", "--admin-key"},
 		{"Argument", []string{"bench", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"SuiteArgument", []string{"bench", "suite", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"SubscribeWithoutKey", []string{"bench", "subscribe"}, 2, "", "--key"},
+		{"SubscribeBadRate", []string{"bench", "subscribe", "--spawn", "--rate", "0"}, 2, "", "must be positive"},
+		{"SubscribeURLAndSpawn", []string{"bench", "subscribe", "--spawn", "--url", "http://x/"}, 2, "", "--url and --spawn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
