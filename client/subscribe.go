@@ -85,9 +85,10 @@ const (
 //
 // It fetches batches with long polls, calls handler with each batch that
 // has events and, once handler returns nil, acknowledges the batch's
-// Position; a batch without events whose Position is beyond the
-// checkpoint (the filter skipped events) is acknowledged without calling
-// handler.
+// Position with the request that fetches the next batch (AckAndFetch: one
+// round trip per batch), or on its own when ctx ends; a batch without
+// events whose Position is beyond the checkpoint (the filter skipped
+// events) is acknowledged without calling handler.
 //
 // Delivery is at-least-once: a batch handled but not acknowledged (the
 // process died, the acknowledgement failed, the handler failed) is
@@ -119,39 +120,54 @@ func (c *Client) Subscribe(ctx context.Context, name string, handler Handler, op
 		defer cancel()
 		_ = c.Release(rctx, name, o.reader)
 	}()
+	fo := FetchOptions{Limit: o.limit, Wait: o.wait, Reader: o.reader}
+	// handled is the position of a batch handled and not yet known to be
+	// acknowledged: the next read acknowledges it (AckAndFetch).
+	var handled sluice.Position
 	for {
 		if err := ctx.Err(); err != nil {
+			if handled > 0 {
+				c.lastAck(ctx, name, o.reader, handled)
+			}
 			return err
 		}
-		b, err := c.fetch(ctx, name, FetchOptions{Limit: o.limit, Wait: o.wait, Reader: o.reader})
+		b, err := c.fetch(ctx, name, handled, fo)
 		if err != nil {
-			if err := r.pause(ctx, err); err != nil {
+			if errors.Is(err, ErrSubscriptionBusy) {
+				handled = 0 // another reader holds it: the batch goes there
+			}
+			if err := r.pause(ctx, err); err != nil && ctx.Err() == nil {
 				return err
 			}
 			continue
 		}
+		handled = 0
 		r.reset()
 		if len(b.Events) > 0 {
 			if err := handler(ctx, b.Events); err != nil {
 				return err
 			}
 		}
-		if b.Position <= b.Checkpoint {
-			continue
-		}
-		if err := c.ack(ctx, name, o.reader, b.Position, &r); err != nil {
-			return err
+		if b.Position > b.Checkpoint {
+			handled = b.Position
 		}
 	}
 }
 
-// fetch is Fetch bounded by the long poll and fetchGrace: a connection
-// that died without a word (a server gone with its host) is given up and
-// tried again rather than waited on for ever.
-func (c *Client) fetch(ctx context.Context, name string, opts FetchOptions) (Batch, error) {
+// fetch acknowledges handled, if not 0, and reads the next batch, bounded
+// by the long poll and fetchGrace: a connection that died without a word
+// (a server gone with its host) is given up and tried again rather than
+// waited on for ever.
+func (c *Client) fetch(ctx context.Context, name string, handled sluice.Position, opts FetchOptions) (Batch, error) {
 	fctx, cancel := context.WithTimeout(ctx, opts.Wait+fetchGrace)
 	defer cancel()
-	b, err := c.Fetch(fctx, name, opts)
+	var b Batch
+	var err error
+	if handled > 0 {
+		b, err = c.AckAndFetch(fctx, name, handled, opts)
+	} else {
+		b, err = c.Fetch(fctx, name, opts)
+	}
 	if err != nil && ctx.Err() == nil && fctx.Err() != nil {
 		err = errNoAnswer
 	}
@@ -161,29 +177,15 @@ func (c *Client) fetch(ctx context.Context, name string, opts FetchOptions) (Bat
 // errNoAnswer: a Fetch got no answer within its long poll and fetchGrace.
 var errNoAnswer = errors.New("sluice client: no answer to a subscription read within its long poll")
 
-// ack acknowledges position for reader, trying again while the server is
-// unavailable. After the handler has processed a batch, ctx ending is no
-// reason to drop its acknowledgement: the attempt under way gets
-// ackTimeout more. Losing the subscription to another reader is no error:
-// the batch goes to that reader.
-func (c *Client) ack(ctx context.Context, name, reader string, position sluice.Position, r *retrier) error {
-	for {
-		actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		stop := context.AfterFunc(ctx, func() { time.AfterFunc(ackTimeout, cancel) })
-		_, err := c.Ack(actx, name, reader, position)
-		stop()
-		cancel()
-		switch {
-		case err == nil:
-			r.reset()
-			return nil
-		case errors.Is(err, ErrSubscriptionBusy):
-			return nil // the next Fetch waits for the lease
-		}
-		if err := r.pause(ctx, err); err != nil {
-			return err
-		}
-	}
+// lastAck acknowledges position for reader once ctx has ended: the
+// handler has processed the batch, so ctx ending is no reason to drop its
+// acknowledgement, which gets ackTimeout. If it fails, the batch is
+// delivered again (to a reader that holds the subscription, if another
+// does).
+func (c *Client) lastAck(ctx context.Context, name, reader string, position sluice.Position) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
+	defer cancel()
+	_, _ = c.Ack(actx, name, reader, position)
 }
 
 // retrier waits between attempts of Subscribe.

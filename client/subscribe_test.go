@@ -464,6 +464,30 @@ func TestClient_Subscribe(t *testing.T) {
 		}
 	})
 
+	t.Run("AckedAtTheEnd", func(t *testing.T) {
+		t.Parallel()
+		srv := newServer(t)
+		c := client.New(srv.URL, client.WithKey(adminKey))
+		if _, err := c.PutSubscription(context.Background(), "orders", client.SubscriptionOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := appendN(t, c, "order-1", "order.placed", 3)
+		// The handler's batch is acknowledged even though ctx ends before
+		// the next read would have carried the acknowledgement.
+		ctx, cancel := context.WithCancel(context.Background())
+		err := c.Subscribe(ctx, "orders", func(context.Context, []sluice.Event) error {
+			cancel()
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Subscribe returned %v", err)
+		}
+		st, err := c.GetSubscription(context.Background(), "orders")
+		if err != nil || st.Checkpoint != p {
+			t.Fatalf("checkpoint %d (%v), want %d", st.Checkpoint, err, p)
+		}
+	})
+
 	t.Run("HandlerError", func(t *testing.T) {
 		t.Parallel()
 		srv := newServer(t)

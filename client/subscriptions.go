@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -241,9 +242,32 @@ type Batch struct {
 // acknowledged (Ack with the batch's Position), Fetch returns them again.
 // Subscribe is the loop of Fetch, handle and Ack that most programs want.
 func (c *Client) Fetch(ctx context.Context, name string, opts FetchOptions) (Batch, error) {
+	path, err := subscriptionPath(name, "/events")
+	if err != nil {
+		return Batch{}, err
+	}
+	return c.batch(ctx, call{method: http.MethodGet, path: path, query: opts.query("limit")})
+}
+
+// AckAndFetch acknowledges position for opts.Reader, as Ack does, and
+// returns the next batch, as Fetch does, in one round trip (POST
+// /v1/subscriptions/{name}/ack?next=…). When it fails, whether the
+// acknowledgement took is unknown: acknowledging the same position again
+// is harmless.
+func (c *Client) AckAndFetch(ctx context.Context, name string, position sluice.Position, opts FetchOptions) (Batch, error) {
+	path, err := subscriptionPath(name, "/ack")
+	if err != nil {
+		return Batch{}, err
+	}
+	opts.Limit = cmp.Or(opts.Limit, defaultBatchSize)
+	return c.batch(ctx, call{method: http.MethodPost, path: path, query: opts.query("next"), body: positionBody(position)})
+}
+
+// query is the query of a read of opts, the limit named limitName.
+func (opts FetchOptions) query(limitName string) url.Values {
 	q := url.Values{}
 	if opts.Limit > 0 {
-		q.Set("limit", strconv.Itoa(opts.Limit))
+		q.Set(limitName, strconv.Itoa(opts.Limit))
 	}
 	if opts.Wait > 0 {
 		q.Set("wait", opts.Wait.String())
@@ -251,17 +275,24 @@ func (c *Client) Fetch(ctx context.Context, name string, opts FetchOptions) (Bat
 	if opts.Reader != "" {
 		q.Set("reader", opts.Reader)
 	}
+	return q
+}
+
+// batch makes call and decodes the batch it answers.
+func (c *Client) batch(ctx context.Context, cl call) (Batch, error) {
 	var answer struct {
 		Events     []sluice.Event  `json:"events"`
 		Position   sluice.Position `json:"position"`
 		Checkpoint sluice.Position `json:"checkpoint"`
 	}
-	path, err := subscriptionPath(name, "/events")
-	if err != nil {
-		return Batch{}, err
-	}
-	_, err = c.do(ctx, call{method: http.MethodGet, path: path, query: q, ok: []int{http.StatusOK}}, &answer)
+	cl.ok = []int{http.StatusOK}
+	_, err := c.do(ctx, cl, &answer)
 	return Batch(answer), err
+}
+
+// positionBody is the body of an acknowledgement.
+func positionBody(p sluice.Position) []byte {
+	return []byte(`{"position":` + strconv.FormatUint(uint64(p), 10) + `}`)
 }
 
 // Ack moves the checkpoint of the subscription name to position (POST
@@ -273,7 +304,7 @@ func (c *Client) Ack(ctx context.Context, name, reader string, position sluice.P
 	if reader != "" {
 		q.Set("reader", reader)
 	}
-	body := []byte(`{"position":` + strconv.FormatUint(uint64(position), 10) + `}`)
+	body := positionBody(position)
 	var answer struct {
 		Checkpoint sluice.Position `json:"checkpoint"`
 	}

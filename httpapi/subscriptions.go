@@ -144,12 +144,18 @@ func (s *Server) subscriptionEvents(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	wait, p := durationParam(q, "wait", 0)
+	reader, p := readerParam(r)
 	if p != nil {
 		writeProblem(w, p)
 		return
 	}
-	reader, p := readerParam(r)
+	s.serveBatch(w, r, reader, limit)
+}
+
+// serveBatch answers with the next events of the subscription for reader,
+// long-polling up to wait= (read from the query).
+func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, reader string, limit int) {
+	wait, p := durationParam(r.URL.Query(), "wait", 0)
 	if p != nil {
 		writeProblem(w, p)
 		return
@@ -171,12 +177,23 @@ func (s *Server) subscriptionEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // ackSubscription is POST /v1/subscriptions/{name}/ack with
-// {"position": p}: the checkpoint moves to p.
+// {"position": p}: the checkpoint moves to p. With next=N (and wait=) the
+// answer is also the next batch of at most N events, as GET …/events would
+// give it: a reader acknowledges and fetches in one round trip.
 func (s *Server) ackSubscription(w http.ResponseWriter, r *http.Request) {
 	reader, p := readerParam(r)
 	if p != nil {
 		writeProblem(w, p)
 		return
+	}
+	next := 0
+	if v := r.URL.Query().Get("next"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > s.cfg.Limits.MaxPageSize {
+			writeProblem(w, problemf(http.StatusBadRequest, "invalid_parameter", "next must be 1 to "+strconv.Itoa(s.cfg.Limits.MaxPageSize)))
+			return
+		}
+		next = n
 	}
 	body, p := readSmallBody(w, r, 1<<10)
 	if p != nil {
@@ -193,6 +210,10 @@ func (s *Server) ackSubscription(w http.ResponseWriter, r *http.Request) {
 	checkpoint, err := s.subs.Ack(r.Context(), r.PathValue("name"), reader, *req.Position)
 	if err != nil {
 		writeProblem(w, s.subscriptionProblem(err))
+		return
+	}
+	if next > 0 {
+		s.serveBatch(w, r, reader, next)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]sluice.Position{"checkpoint": checkpoint})

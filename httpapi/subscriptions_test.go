@@ -168,6 +168,16 @@ func TestSubscriptions(t *testing.T) {
 			}
 		})
 
+		t.Run("AckAndNext", func(t *testing.T) {
+			var b1, b2 subBatch
+			h.want(get("/v1/subscriptions/orders/events?limit=2", readKey), 200, &b1)
+			h.want(post("/v1/subscriptions/orders/ack?next=2&wait=1s", readKey, fmt.Sprintf(`{"position":%d}`, b1.Position)), 200, &b2)
+			if b2.Checkpoint != b1.Position || len(b2.Events) != 2 || b2.Events[0].Position <= b1.Position {
+				t.Fatalf("ack with next: %+v after %+v", b2, b1)
+			}
+			h.want(post("/v1/subscriptions/orders/ack", readKey, fmt.Sprintf(`{"position":%d}`, b2.Position)), 200, nil)
+		})
+
 		t.Run("Filters", func(t *testing.T) {
 			for _, tc := range []struct {
 				name, filter string
@@ -316,6 +326,7 @@ func TestSubscriptions(t *testing.T) {
 				{put("/v1/subscriptions/x", readKey, `{"start":"middle"}`), 400, "invalid_body"},
 				{put("/v1/subscriptions/x", readKey, `{"filter":{"types":["a b"]}}`), 400, "invalid_filter"},
 				{post("/v1/subscriptions/orders/ack", readKey, `{"pos":1}`), 400, "invalid_body"},
+				{post("/v1/subscriptions/orders/ack?next=0", readKey, `{"position":1}`), 400, "invalid_parameter"},
 				{get("/v1/subscriptions/orders/wait", readKey), 400, "invalid_parameter"},
 				{get("/v1/subscriptions/orders/wait?position=1&timeout=2h", readKey), 400, "invalid_parameter"},
 				{get("/v1/subscriptions/orders/events?wait=soon", readKey), 400, "invalid_parameter"},
