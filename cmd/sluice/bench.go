@@ -224,20 +224,12 @@ func (c *BenchCommand) single(ctx context.Context, args []string) error {
 			return fmt.Errorf("bench: %w", err)
 		}
 	}
-	var watch func() bench.ProcStats
-	if srv != nil {
-		watch = bench.WatchProcess(srv.pid())
-	}
-	res, err := bench.Run(ctx, f.cfg)
-	if watch != nil {
-		ps := watch()
-		res.Server = &ps
-	}
-	if srv != nil {
-		if serr := srv.stop(); serr != nil && err == nil {
-			err = serr
-		}
-	}
+	var res bench.Result
+	server, err := watched(srv, func() (err error) {
+		res, err = bench.Run(ctx, f.cfg)
+		return err
+	})
+	res.Server = server
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -397,6 +389,21 @@ type spawned struct {
 	err                error // how it exited, once exited is closed
 	stopOnce           sync.Once
 	stopErr            error
+}
+
+// watched runs run while it watches srv's CPU and memory, then stops srv;
+// it returns what it saw (nil without srv) and run's error, or stop's.
+func watched(srv *spawned, run func() error) (*bench.ProcStats, error) {
+	if srv == nil {
+		return nil, run()
+	}
+	watch := bench.WatchProcess(srv.pid())
+	err := run()
+	ps := watch()
+	if serr := srv.stop(); serr != nil && err == nil {
+		err = serr
+	}
+	return &ps, err
 }
 
 // spawnTimeout bounds the wait for a spawned server to listen (PostgreSQL
@@ -730,13 +737,11 @@ func (c *BenchCommand) suiteRun(ctx context.Context, base bench.Config, sc suite
 			return suiteRow{Baseline: sc.baseline}, err
 		}
 	}
-	watch := bench.WatchProcess(srv.pid())
-	res, err := bench.Run(ctx, cfg)
-	ps := watch()
-	res.Server = &ps
-	if serr := srv.stop(); err == nil {
-		err = serr
-	}
+	var res bench.Result
+	res.Server, err = watched(srv, func() (err error) {
+		res, err = bench.Run(ctx, cfg)
+		return err
+	})
 	row := suiteRow{Result: &res, EventsPerSec: res.EventsPerSec, Baseline: sc.baseline}
 	if err == nil && res.Errors() > 0 {
 		err = fmt.Errorf("%d of %d requests failed: %s", res.Errors(), res.Requests, formatStatus(res.Status))

@@ -63,20 +63,12 @@ func (c *BenchCommand) benchSubscribe(ctx context.Context, args []string) error 
 		cfg.URL, cfg.Key = srv.base, srv.adminKey
 	}
 	fmt.Fprintf(c.Stderr, "bench subscribe: %s events/s for %s ...\n", bench.Thousands(cfg.Rate), cfg.Duration)
-	var watch func() bench.ProcStats
-	if srv != nil {
-		watch = bench.WatchProcess(srv.pid())
-	}
-	res, err := bench.Subscribe(ctx, cfg)
-	if watch != nil {
-		ps := watch()
-		res.Server = &ps
-	}
-	if srv != nil {
-		if serr := srv.stop(); serr != nil && err == nil {
-			err = serr
-		}
-	}
+	var res bench.SubscribeResult
+	server, err := watched(srv, func() (err error) {
+		res, err = bench.Subscribe(ctx, cfg)
+		return err
+	})
+	res.Server = server
 	if err != nil {
 		return fmt.Errorf("bench subscribe: %w", err)
 	}
