@@ -72,11 +72,13 @@ func TestFailover(t *testing.T) {
 			}
 		}
 	}
+	// The active reader holds the subscription (it has handled an event)
+	// before the standby starts.
+	if _, err := c2.Ingest(ctx, []sluice.Event{{ID: "fo-first", Type: "failover.test", Data: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
 	stopActive := subscribe(c1, &active, "node1-reader")
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		st, err := c2.GetSubscription(ctx, "projection")
-		return err == nil && st.Checkpoint == 0
-	}, "the subscription did not start")
+	testutil.Eventually(t, 10*time.Second, func() bool { seen, _ := active.snapshot(); return len(seen) > 0 }, "the active reader did not start")
 	stopStandby := subscribe(c2, &standby, "node2-reader")
 
 	// Events flow through node2, which survives.
