@@ -114,7 +114,8 @@ func (l Limits) checkEvent(i int, e *Event) error {
 }
 
 // CheckStream returns an error saying what is wrong with a stream name, or
-// nil when the name is 1–256 bytes of UTF-8 without control characters.
+// nil when the name is 1–256 bytes of UTF-8 without control characters,
+// and not "." or ".." (the HTTP API addresses streams by path segment).
 func CheckStream(name string) error {
 	if reason := checkStream(name); reason != "" {
 		return fmt.Errorf("stream %q: %s", name, reason)
@@ -147,6 +148,9 @@ func checkType(t string) string {
 func checkStream(s string) string {
 	if len(s) == 0 || len(s) > MaxStreamBytes {
 		return fmt.Sprintf("must be 1 to %d bytes", MaxStreamBytes)
+	}
+	if s == "." || s == ".." {
+		return `cannot be "." or "..": no URL path can name it`
 	}
 	if !printable(s) {
 		return "must be UTF-8 without control characters"

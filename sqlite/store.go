@@ -60,6 +60,9 @@ type Store struct {
 	// closed is set by Close, under mu; readers check it without mu, so
 	// that they never wait for a commit in flight.
 	closed atomic.Bool
+	// done ends when Close is called (stop): it wakes WaitHead.
+	done context.Context
+	stop context.CancelFunc
 
 	mu   sync.Mutex // serializes writes; guards the fields below
 	head sluice.Position
@@ -94,6 +97,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{dir: opts.Dir, lock: lock, limits: opts.Limits, stmts: map[string]*sql.Stmt{}}
 	s.ckpts.pos, s.ckpts.dirty = map[string]sluice.Position{}, map[string]sluice.Position{}
+	s.done, s.stop = context.WithCancel(context.Background())
 	s.ids.flushAt = opts.IDIndexBatch
 	if err := s.open(ctx, opts.Readers); err != nil {
 		s.closeAll()
@@ -202,6 +206,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeAll() error {
+	s.stop() // wakes WaitHead
 	var errs []error
 	if s.stopCheckpoints != nil {
 		s.stopCheckpoints()
@@ -238,10 +243,20 @@ func (s *Store) Head(ctx context.Context) (sluice.Position, error) {
 	return s.notify.Head(), nil
 }
 
-// WaitHead blocks until a commit moves the head above after.
+// WaitHead blocks until a commit moves the head above after; Close ends it
+// with sluice.ErrClosed.
 func (s *Store) WaitHead(ctx context.Context, after sluice.Position) (sluice.Position, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	return s.notify.Wait(ctx, after)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.done, cancel)()
+	head, err := s.notify.Wait(ctx, after)
+	if err != nil {
+		if err := s.checkOpen(); err != nil {
+			return head, err
+		}
+	}
+	return head, err
 }

@@ -159,6 +159,7 @@ func testInvalidEvents(t *testing.T, open Opener, _ Features) {
 		{"StreamTooLong", sluice.Event{Type: "t", Stream: strings.Repeat("s", 257), Data: json.RawMessage(`1`)}, "stream"},
 		{"StreamControl", sluice.Event{Type: "t", Stream: "a\nb", Data: json.RawMessage(`1`)}, "stream"},
 		{"StreamNotUTF8", sluice.Event{Type: "t", Stream: "a\xffb", Data: json.RawMessage(`1`)}, "stream"},
+		{"StreamDotDot", sluice.Event{Type: "t", Stream: "..", Data: json.RawMessage(`1`)}, "stream"},
 		{"IDTooLong", sluice.Event{ID: strings.Repeat("i", 129), Type: "t", Data: json.RawMessage(`1`)}, "id"},
 		{"DataMissing", sluice.Event{Type: "t"}, "data"},
 		{"DataNotJSON", sluice.Event{Type: "t", Data: json.RawMessage(`{"a":`)}, "data"},

@@ -1,14 +1,17 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // testConcurrentExpectedVersion: 16 goroutines append to one stream with
@@ -207,8 +210,27 @@ func testReopen(t *testing.T, open Opener, _ Features) {
 
 func testClosed(t *testing.T, open Opener, _ Features) {
 	s := open(t)
+	// A WaitHead blocked at Close returns ErrClosed (a long poll or a live
+	// tail must not outlive its store).
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := s.WaitHead(ctxFor(t), 1<<40)
+		waiting <- err
+	}()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		buf := make([]byte, 1<<20)
+		return bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("HeadNotifier).Wait("))
+	}, "WaitHead never blocked")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case err := <-waiting:
+		if !errors.Is(err, sluice.ErrClosed) {
+			t.Fatalf("WaitHead at close: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitHead still blocked 10s after Close")
 	}
 	if _, err := s.Append(ctxFor(t), []sluice.AppendRequest{{Events: events("e", "", 1)}}); !errors.Is(err, sluice.ErrClosed) {
 		t.Fatalf("append after close: %v, want ErrClosed", err)
