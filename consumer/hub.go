@@ -10,6 +10,10 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
+// skippedAnswer is how long a long poll goes on after its filter has
+// skipped events without finding one it keeps.
+const skippedAnswer = time.Second
+
 // ErrBeyondHead: an acknowledgement named a position the log has not
 // reached.
 var ErrBeyondHead = errors.New("position beyond the log head")
@@ -166,9 +170,20 @@ func (h *Hub) Next(ctx context.Context, name, reader string, limit int, wait tim
 	cur := NewCursor(h.store, checkpoint, sub.Filter, limit)
 	evs, err := cur.Read(ctx)
 	// The long poll renews the lease as it goes, so that the lease ends
-	// ReaderTTL after the call whatever its wait.
-	for end := time.Now().Add(wait); err == nil && len(evs) == 0 && time.Now().Before(end); {
-		wctx, cancel := context.WithTimeout(ctx, min(time.Until(end), h.readerTTL/2))
+	// ReaderTTL after the call whatever its wait. It ends early, without
+	// events, once the filter has skipped some for skippedAnswer: the
+	// reader acknowledges the position, and the checkpoint and lag of a
+	// selective subscription stay current.
+	start := time.Now()
+	for end := start.Add(wait); err == nil && len(evs) == 0 && time.Now().Before(end); {
+		if cur.Position() > checkpoint && time.Since(start) >= skippedAnswer {
+			break
+		}
+		chunk := min(time.Until(end), h.readerTTL/2)
+		if !sub.Filter.IsZero() {
+			chunk = min(chunk, skippedAnswer)
+		}
+		wctx, cancel := context.WithTimeout(ctx, chunk)
 		evs, err = cur.Next(wctx)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {

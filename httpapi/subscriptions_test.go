@@ -208,6 +208,21 @@ func TestSubscriptions(t *testing.T) {
 			}
 		})
 
+		t.Run("SkippedEndsLongPoll", func(t *testing.T) {
+			var st subState
+			h.want(put("/v1/subscriptions/rare", readKey, `{"filter":{"types":["rare.event"]},"start":"end"}`), 201, &st)
+			poll := async(h, "/v1/subscriptions/rare/events?wait=60s", readKey)
+			var a ingestAnswer
+			h.want(post("/v1/events", writeKey, `{"type":"page.viewed","data":1}`), 200, &a)
+			// The poll answers with no events and the position past the
+			// skipped one, long before its minute.
+			ans := await(t, poll, 30*time.Second)
+			var b subBatch
+			if err := json.Unmarshal([]byte(ans.body), &b); err != nil || ans.status != 200 || len(b.Events) != 0 || b.Position < a.Position {
+				t.Fatalf("long poll over skipped events: %d %s", ans.status, ans.body)
+			}
+		})
+
 		t.Run("Wait", func(t *testing.T) {
 			var st subState
 			h.want(put("/v1/subscriptions/waiter", readKey, `{"filter":{"types":["order.placed"]},"start":"end"}`), 201, &st)
