@@ -95,3 +95,35 @@ func BenchmarkStore_AppendWhileAcking(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStore_TailRead is what a subscriber's poll costs the reading
+// pool: the subscription's definition, then the last ten events of a log
+// written in commits of ten.
+//
+//	go test -run '^$' -bench 'Store_TailRead' ./sqlite/
+func BenchmarkStore_TailRead(b *testing.B) {
+	s := newLog(b)(b)
+	ctx := context.Background()
+	for c := range 100 {
+		evs := make([]sluice.Event, 10)
+		for i := range evs {
+			evs[i] = storetest.BenchEvent(c*10 + i)
+		}
+		if _, err := s.Append(ctx, []sluice.AppendRequest{{Events: evs}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, _, err := s.PutSubscription(ctx, sluice.Subscription{Name: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	head, _ := s.Head(ctx)
+	for b.Loop() {
+		if _, err := s.Subscription(ctx, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		evs, err := s.ReadLog(ctx, head-10, sluice.Filter{}, 100)
+		if err != nil || len(evs) != 10 {
+			b.Fatalf("%d events, %v", len(evs), err)
+		}
+	}
+}

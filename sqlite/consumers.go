@@ -45,7 +45,7 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (sluice.Position, e
 		return p, nil
 	}
 	var n int64
-	err := s.r.QueryRowContext(ctx, "SELECT position FROM checkpoints WHERE name = ?", name).Scan(&n)
+	err := s.reads.QueryRowContext(ctx, "SELECT position FROM checkpoints WHERE name = ?", name).Scan(&n)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read checkpoint %q: %w", name, err)
 	}

@@ -84,7 +84,7 @@ func (s *Store) ListQuarantined(ctx context.Context, q sluice.QuarantineQuery) (
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.r.QueryContext(ctx, selectQuarantine+" WHERE "+strings.Join(conds, " AND ")+" ORDER BY seq LIMIT ?", append(args, limit)...)
+	rows, err := s.reads.QueryContext(ctx, selectQuarantine+" WHERE "+strings.Join(conds, " AND ")+" ORDER BY seq LIMIT ?", append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list quarantined: %w", err)
 	}

@@ -64,7 +64,7 @@ func (s *Store) ReadLog(ctx context.Context, after sluice.Position, f sluice.Fil
 	}
 	limit = max(limit, 1)
 	out := make([]sluice.Event, 0, min(limit, 1000))
-	err := s.scanChunks(ctx, s.r, after, func(e *sluice.Event) bool {
+	err := s.scanChunks(ctx, &s.reads, after, func(e *sluice.Event) bool {
 		if f.Match(e) {
 			out = append(out, *e)
 		}
@@ -82,7 +82,7 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStr
 		return nil, err
 	}
 	var id int64
-	err := s.r.QueryRowContext(ctx, "SELECT stream_id FROM streams WHERE name = ?", name).Scan(&id)
+	err := s.reads.QueryRowContext(ctx, "SELECT stream_id FROM streams WHERE name = ?", name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sluice.ErrStreamNotFound
 	}
@@ -107,7 +107,7 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStr
 		chunk       sluice.Position
 	}
 	var runs []run
-	rows, err := s.r.QueryContext(ctx, q, id, from, limit)
+	rows, err := s.reads.QueryContext(ctx, q, id, from, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read stream: %w", err)
 	}
@@ -124,7 +124,7 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStr
 	}
 	out := make([]sluice.Event, 0, min(limit, 1000))
 	for _, r := range runs {
-		evs, err := chunkAt(ctx, s.r, r.chunk)
+		evs, err := chunkAt(ctx, &s.reads, r.chunk)
 		if err != nil {
 			return nil, fmt.Errorf("read stream: %w", err)
 		}
@@ -156,7 +156,7 @@ func (s *Store) ListStreams(ctx context.Context, prefix, after string, limit int
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.reads.QueryContext(ctx,
 		"SELECT name, version, last_position FROM streams WHERE name > ? AND name >= ? AND name < ? ORDER BY name LIMIT ?",
 		after, prefix, prefix+prefixEnd, max(limit, 1))
 	if err != nil {

@@ -50,9 +50,9 @@ func (s *Store) Schema(ctx context.Context, typ string, version int) (sluice.Sch
 	if err := s.checkOpen(); err != nil {
 		return sluice.SchemaVersion{}, err
 	}
-	row := s.r.QueryRowContext(ctx, selectSchemas+" WHERE type = ? AND version = ?", typ, version)
+	row := s.reads.QueryRowContext(ctx, selectSchemas+" WHERE type = ? AND version = ?", typ, version)
 	if version == 0 {
-		row = s.r.QueryRowContext(ctx, selectSchemas+" WHERE type = ? ORDER BY version DESC LIMIT 1", typ)
+		row = s.reads.QueryRowContext(ctx, selectSchemas+" WHERE type = ? ORDER BY version DESC LIMIT 1", typ)
 	}
 	v, err := scanSchema(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -69,7 +69,7 @@ func (s *Store) LatestSchemas(ctx context.Context) ([]sluice.SchemaVersion, erro
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, selectSchemas+" AS s WHERE version = (SELECT max(version) FROM schemas WHERE type = s.type) ORDER BY type")
+	rows, err := s.reads.QueryContext(ctx, selectSchemas+" AS s WHERE version = (SELECT max(version) FROM schemas WHERE type = s.type) ORDER BY type")
 	if err != nil {
 		return nil, fmt.Errorf("latest schemas: %w", err)
 	}

@@ -48,6 +48,8 @@ type Store struct {
 	w    *sql.DB   // the writing database: one connection, wc
 	wc   *sql.Conn // held for the store's life; see inTx
 	r    *sql.DB   // readers
+	// reads is r with its statements prepared once; reads go through it.
+	reads readers
 	ck   *sql.DB   // the checkpointer's connection
 	// stopCheckpoints ends the checkpointer, which closes checkpointed.
 	stopCheckpoints context.CancelFunc
@@ -144,6 +146,7 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	}
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
+	s.reads.db = s.r
 	if s.ck, err = sql.Open(driverName, dsn(path, false)); err != nil {
 		return err
 	}
@@ -215,6 +218,7 @@ func (s *Store) closeAll() error {
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
+	errs = append(errs, s.reads.close())
 	if s.wc != nil {
 		errs = append(errs, s.wc.Close())
 	}

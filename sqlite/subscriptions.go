@@ -65,7 +65,7 @@ func (s *Store) Subscription(ctx context.Context, name string) (sluice.Subscript
 	if err := s.checkOpen(); err != nil {
 		return sluice.Subscription{}, err
 	}
-	sub, err := scanSubscription(s.r.QueryRowContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE name = ?", name))
+	sub, err := scanSubscription(s.reads.QueryRowContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return sluice.Subscription{}, fmt.Errorf("subscription %q: %w", name, sluice.ErrSubscriptionNotFound)
 	}
@@ -81,7 +81,7 @@ func (s *Store) ListSubscriptions(ctx context.Context, after string, limit int) 
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE name > ? ORDER BY name LIMIT ?", after, max(limit, 1))
+	rows, err := s.reads.QueryContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE name > ? ORDER BY name LIMIT ?", after, max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", err)
 	}
