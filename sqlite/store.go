@@ -50,7 +50,7 @@ type Store struct {
 	r    *sql.DB   // readers
 	// reads is r with its statements prepared once; reads go through it.
 	reads readers
-	ck   *sql.DB   // the checkpointer's connection
+	ck    *sql.DB // the checkpointer's connection
 	// stopCheckpoints ends the checkpointer, which closes checkpointed.
 	stopCheckpoints context.CancelFunc
 	checkpointed    chan struct{}
