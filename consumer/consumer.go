@@ -144,7 +144,12 @@ func (c *Consumer) term(ctx context.Context, lease sluice.Lease, ttl time.Durati
 		if cur.Position() == checkpoint {
 			continue
 		}
-		switch err := c.Store.SetCheckpoint(ctx, c.Name, checkpoint, cur.Position()); {
+		// A batch handled is checkpointed even when ctx ended meanwhile
+		// (a shutdown): its events are not handled twice.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/3)
+		err = c.Store.SetCheckpoint(sctx, c.Name, checkpoint, cur.Position())
+		cancel()
+		switch {
 		case errors.Is(err, sluice.ErrCheckpointConflict):
 			return errLeaseLost // another holder has moved it
 		case err != nil:

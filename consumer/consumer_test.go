@@ -137,6 +137,25 @@ func TestConsumer(t *testing.T) {
 	})
 }
 
+// A batch handled while the consumer is told to stop is checkpointed.
+func TestConsumer_CheckpointAtShutdown(t *testing.T) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
+		s := open(t)
+		head := appendN(t, s, "e", 5)
+		ctx, stop := context.WithCancel(context.Background())
+		c := &consumer.Consumer{Store: s, Name: "proj", Holder: "p1", Handle: func(context.Context, []sluice.Event) error {
+			stop() // shutdown arrives while the batch is handled
+			return nil
+		}}
+		if err := c.Run(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v", err)
+		}
+		if cp, err := s.Checkpoint(context.Background(), "proj"); err != nil || cp != head {
+			t.Fatalf("checkpoint %d (%v), want %d: the handled batch must be checkpointed", cp, err, head)
+		}
+	})
+}
+
 func TestConsumer_HandlerError(t *testing.T) {
 	backends.Run(t, func(t *testing.T, open backends.Open) {
 		s := open(t)
