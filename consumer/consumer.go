@@ -34,6 +34,11 @@ type Consumer struct {
 	// LeaseTTL is how long the lease outlives its holder's last renewal: how
 	// long the consumer stays stopped when its process dies. Default 15s.
 	LeaseTTL time.Duration
+	// MaxHandle is how long one Handle call may keep the lease: past it
+	// the lease is no longer renewed and the call's context is cancelled,
+	// so that a hung handler does not keep its consumer from a standby for
+	// ever. Default 5m.
+	MaxHandle time.Duration
 	// Batch is the most events per Handle call. Default 100.
 	Batch int
 	// Logger gets the consumer's changes of state. Default slog.Default().
@@ -41,8 +46,9 @@ type Consumer struct {
 }
 
 const (
-	defaultLeaseTTL = 15 * time.Second
-	defaultBatch    = 100
+	defaultLeaseTTL  = 15 * time.Second
+	defaultBatch     = 100
+	defaultMaxHandle = 5 * time.Minute
 	// While the store is unavailable, the consumer tries again after
 	// minBackoff, doubled after each failure up to maxBackoff.
 	minBackoff = 100 * time.Millisecond
@@ -137,8 +143,12 @@ func (c *Consumer) term(ctx context.Context, lease sluice.Lease, ttl time.Durati
 			if time.Now().After(lease.Expires) {
 				return errLeaseLost // the handler must not run without the lease
 			}
-			if err := c.Handle(ctx, evs); err != nil {
-				return fmt.Errorf("consumer %q: handle events %d–%d: %w", c.Name, evs[0].Position, evs[len(evs)-1].Position, err)
+			renewed, err := c.handle(ctx, evs, lease, ttl)
+			if err != nil {
+				return err
+			}
+			if !renewed.Expires.IsZero() {
+				lease, renewAt = renewed, time.Now().Add(ttl/3)
 			}
 		}
 		if cur.Position() == checkpoint {
@@ -157,6 +167,59 @@ func (c *Consumer) term(ctx context.Context, lease sluice.Lease, ttl time.Durati
 		}
 		checkpoint = cur.Position()
 	}
+}
+
+// handle runs Handle over evs while it renews the lease every third of
+// ttl, so that a handler slower than the TTL (a sink retrying) keeps its
+// lease, for MaxHandle at most. When the lease is lost, cannot be renewed
+// before it expires (the store is down), or MaxHandle has passed, the
+// handler's context is cancelled and handle returns errLeaseLost: the
+// handler must not go on without the lease. It returns the last lease
+// renewed, zero if none was due.
+func (c *Consumer) handle(ctx context.Context, evs []sluice.Event, lease sluice.Lease, ttl time.Duration) (sluice.Lease, error) {
+	hctx, cancel := context.WithCancel(ctx)
+	giveUp := time.Now().Add(cmpOr(c.MaxHandle, defaultMaxHandle))
+	var renewed sluice.Lease
+	lost := false
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-t.C:
+			}
+			if time.Now().After(giveUp) {
+				lost = true
+				cancel()
+				return
+			}
+			l, err := c.renew(hctx, ttl)
+			switch {
+			case err == nil:
+				renewed, lease = l, l
+			case hctx.Err() != nil:
+				return // the handler has returned
+			case errors.Is(err, errLeaseLost) || time.Now().After(lease.Expires):
+				lost = true
+				cancel()
+				return
+			}
+		}
+	}()
+	err := c.Handle(hctx, evs)
+	cancel()
+	<-done
+	switch {
+	case lost:
+		return renewed, errLeaseLost
+	case err != nil:
+		return renewed, fmt.Errorf("consumer %q: handle events %d–%d: %w", c.Name, evs[0].Position, evs[len(evs)-1].Position, err)
+	}
+	return renewed, nil
 }
 
 // renew extends the lease, or returns errLeaseLost when another holder has

@@ -185,9 +185,9 @@ func TestConsumer_HandlerError(t *testing.T) {
 	})
 }
 
-// A consumer whose process hangs loses its lease to a standby, which
-// resumes from the checkpoint; the hung one cannot move the checkpoint
-// back when it wakes.
+// A consumer whose handler hangs past MaxHandle loses its lease to a
+// standby, which resumes from the checkpoint; the hung one cannot move the
+// checkpoint back when it wakes.
 func TestConsumer_Failover(t *testing.T) {
 	backends.Run(t, func(t *testing.T, open backends.Open) {
 		s := open(t)
@@ -196,7 +196,7 @@ func TestConsumer_Failover(t *testing.T) {
 		hang, wake := make(chan struct{}), make(chan struct{})
 		var a, b recorder
 		calls := 0
-		active := &consumer.Consumer{Store: s, Name: "proj", Holder: "a", Batch: 10, LeaseTTL: 300 * time.Millisecond,
+		active := &consumer.Consumer{Store: s, Name: "proj", Holder: "a", Batch: 10, LeaseTTL: 300 * time.Millisecond, MaxHandle: 300 * time.Millisecond,
 			Handle: func(ctx context.Context, evs []sluice.Event) error {
 				if calls++; calls == 2 {
 					close(hang)
@@ -278,4 +278,35 @@ func checkHandled(t *testing.T, head sluice.Position, batch int, rs ...*recorder
 	if dups > batch {
 		t.Fatalf("%d duplicates, more than the one unacknowledged batch of %d", dups, batch)
 	}
+}
+
+// A handler slower than the lease's TTL keeps the lease: no standby takes
+// over while it runs, and its batch is checkpointed after.
+func TestConsumer_SlowHandlerKeepsLease(t *testing.T) {
+	backends.Run(t, func(t *testing.T, open backends.Open) {
+		s := open(t)
+		ctx := context.Background()
+		head := appendN(t, s, "e", 3)
+		const ttl = 300 * time.Millisecond
+		inHandler, release := make(chan struct{}), make(chan struct{})
+		slow := &consumer.Consumer{Store: s, Name: "proj", Holder: "slow", LeaseTTL: ttl, Handle: func(context.Context, []sluice.Event) error {
+			close(inHandler)
+			<-release
+			return nil
+		}}
+		stop := run(t, slow)
+		<-inHandler
+		// For three TTLs, another holder never gets the lease.
+		for end := time.Now().Add(3 * ttl); time.Now().Before(end); {
+			if _, err := s.AcquireLease(ctx, "proj", "standby", ttl); !errors.Is(err, sluice.ErrLeaseHeld) {
+				t.Fatalf("a standby acquired the lease of a running handler: %v", err)
+			}
+		}
+		close(release)
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			cp, _ := s.Checkpoint(ctx, "proj")
+			return cp == head
+		}, "the slow batch was not checkpointed")
+		stop()
+	})
 }
