@@ -502,7 +502,7 @@ func TestClient_Errors(t *testing.T) {
 	})
 
 	t.Run("BaseURLWithPrefix", func(t *testing.T) {
-		prefixed := httptest.NewServer(http.StripPrefix("/sluice", srv.srv))
+		prefixed := httptest.NewServer(http.StripPrefix("/sluice", srv.API))
 		defer prefixed.Close()
 		for _, base := range []string{prefixed.URL + "/sluice", prefixed.URL + "/sluice/"} {
 			if _, err := client.New(base, client.WithKey(readKey)).ReadLog(ctx, 0, sluice.Filter{}, 0); err != nil {

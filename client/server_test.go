@@ -7,15 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
-	"github.com/sluicehq/sluice/schema"
+	"github.com/sluicehq/sluice/internal/testserver"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -36,45 +34,22 @@ func testConfig() httpapi.Config {
 
 // server is a real sluice server on a random port over the embedded store.
 type server struct {
-	URL   string
-	Store sluice.Store
-	srv   *httpapi.Server
+	*testserver.Server
 	close func() error
 }
 
-// startServer starts a server over a store in dir. Its close stops it in
-// the order serve does: drain (long polls end), stop listening, commit the
-// queue, close the store.
+// startServer starts a server over a store in dir. Its close stops the
+// server, then closes the store.
 func startServer(dir string, cfg httpapi.Config) (*server, error) {
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, sqlite.Options{Dir: dir})
+	store, err := sqlite.Open(context.Background(), sqlite.Options{Dir: dir})
 	if err != nil {
 		return nil, err
 	}
-	w := sluice.NewWriter(store, sluice.WriterOptions{})
-	registry := schema.New(store, schema.Options{})
-	if err := registry.Load(ctx); err != nil {
-		return nil, errors.Join(err, w.Close(ctx), store.Close())
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	refreshed := make(chan struct{})
-	go func() { defer close(refreshed); _ = registry.Run(rctx) }()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := httpapi.New(store, w, registry, cfg, log)
+	ts, err := testserver.Start(store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		cancel()
-		<-refreshed
-		return nil, errors.Join(err, w.Close(ctx), store.Close())
+		return nil, errors.Join(err, store.Close())
 	}
-	ts := httptest.NewServer(srv)
-	return &server{URL: ts.URL, Store: store, srv: srv, close: func() error {
-		srv.Drain()
-		ts.Close()
-		err := w.Close(ctx)
-		cancel()
-		<-refreshed
-		return errors.Join(err, store.Close())
-	}}, nil
+	return &server{Server: ts, close: func() error { return errors.Join(ts.Close(), store.Close()) }}, nil
 }
 
 // newServer starts a server of the test's own with testConfig, changed by

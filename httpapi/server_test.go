@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/internal/testserver"
 	"github.com/sluicehq/sluice/schema"
 )
 
@@ -41,20 +41,8 @@ func testConfig() httpapi.Config {
 
 func newHarness(t *testing.T, store sluice.Store, cfg httpapi.Config) *harness {
 	t.Helper()
-	w := sluice.NewWriter(store, sluice.WriterOptions{})
-	t.Cleanup(func() { w.Close(context.Background()) })
-	registry := newRegistry(t, store)
-	ctx, cancel := context.WithCancel(context.Background())
-	refreshed := make(chan struct{})
-	go func() { defer close(refreshed); registry.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-refreshed })
-	srv, err := httpapi.New(store, w, registry, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	return &harness{t: t, url: ts.URL, srv: srv, store: store}
+	s := testserver.New(t, store, cfg)
+	return &harness{t: t, url: s.URL, srv: s.API, store: store}
 }
 
 // newRegistry is the schema registry of store, loaded (newHarness also

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -104,13 +103,7 @@ func TestBench_Suite(t *testing.T) {
 
 func TestBench_Usage(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name     string
-		args     []string
-		code     int
-		stdout   string
-		errorMsg string
-	}{
+	runCases(t, []runCase{
 		{"Help", []string{"help", "bench"}, 0, "--spawn", ""},
 		{"DashHelp", []string{"bench", "--help"}, 0, "bench suite", ""},
 		{"BadKind", []string{"bench", "--kind", "frob"}, 2, "", `kind: "frob"`},
@@ -122,20 +115,5 @@ func TestBench_Usage(t *testing.T) {
 		{"SubscribeWithoutKey", []string{"bench", "subscribe"}, 2, "", "--key"},
 		{"SubscribeBadRate", []string{"bench", "subscribe", "--spawn", "--rate", "0"}, 2, "", "must be positive"},
 		{"SubscribeURLAndSpawn", []string{"bench", "subscribe", "--spawn", "--url", "http://x/"}, 2, "", "--url and --spawn"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tm := newTestMain(nil)
-			err := tm.Run(context.Background(), tc.args)
-			if got := exitCode(err); got != tc.code {
-				t.Fatalf("exit code %d (error %v), want %d", got, err, tc.code)
-			}
-			if !strings.Contains(tm.stdout.String(), tc.stdout) {
-				t.Errorf("stdout %q does not contain %q", tm.stdout, tc.stdout)
-			}
-			if tc.errorMsg != "" && !strings.Contains(err.Error(), tc.errorMsg) {
-				t.Errorf("error %q does not contain %q", err, tc.errorMsg)
-			}
-		})
-	}
+	})
 }

@@ -120,13 +120,7 @@ func expectStatus(t *testing.T, want int, method, url, key, body string) []byte 
 
 func TestRun(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name     string
-		args     []string
-		code     int
-		stdout   string
-		errorMsg string
-	}{
+	runCases(t, []runCase{
 		{"NoCommand", nil, 2, "", "no command"},
 		{"UnknownCommand", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"Help", []string{"help"}, 0, "Commands:", ""},
@@ -138,7 +132,23 @@ func TestRun(t *testing.T) {
 		{"Version", []string{"version"}, 0, "sluice dev (go", ""},
 		{"ConfigNoSubcommand", []string{"config"}, 2, "", "check FILE"},
 		{"ConfigCheckNoFile", []string{"config", "check"}, 2, "", "one FILE"},
-	} {
+	})
+}
+
+// runCase is a command line, the exit code it must give, text its stdout
+// must hold, and text its error must hold ("": any).
+type runCase struct {
+	name     string
+	args     []string
+	code     int
+	stdout   string
+	errorMsg string
+}
+
+// runCases runs each case as a parallel subtest.
+func runCases(t *testing.T, cases []runCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tm := newTestMain(nil)

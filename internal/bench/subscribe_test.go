@@ -2,15 +2,13 @@ package bench_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/bench"
-	"github.com/sluicehq/sluice/schema"
+	"github.com/sluicehq/sluice/internal/testserver"
 )
 
 const adminKey = "sk_admin_bench_test_0123456789"
@@ -20,18 +18,7 @@ const adminKey = "sk_admin_bench_test_0123456789"
 // are matched to acknowledgements.
 func TestSubscribe(t *testing.T) {
 	store := backends.SQLite(t)
-	w := sluice.NewWriter(store, sluice.WriterOptions{})
-	t.Cleanup(func() { w.Close(context.Background()) })
-	registry := schema.New(store, schema.Options{})
-	if err := registry.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := httpapi.New(store, w, registry, httpapi.Config{Keys: []httpapi.Key{{Name: "admin", Secret: adminKey, Role: httpapi.RoleAdmin}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	ts := testserver.New(t, store, httpapi.Config{Keys: []httpapi.Key{{Name: "admin", Secret: adminKey, Role: httpapi.RoleAdmin}}})
 
 	res, err := bench.Subscribe(context.Background(), bench.SubscribeConfig{URL: ts.URL, Key: adminKey, Rate: 500, Batch: 5, Connections: 2, Duration: time.Second, Waits: 10})
 	if err != nil {
