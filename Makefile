@@ -26,11 +26,7 @@ bench-store: ## store benchmarks (go test -bench): embedded and PostgreSQL, with
 	go test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) . ./sqlite/ ./postgres/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s)
-	@for pkg in $$(go list ./...); do \
-	  for f in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	@.ci/fuzz $(FUZZTIME)
 
 .PHONY: reliability
 RELIABILITY_FUZZTIME ?= 1m
