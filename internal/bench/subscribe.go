@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -135,15 +136,13 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 	stopSub := make(chan sluice.Position, 1)
 	go func() {
 		defer close(subDone)
-		rt := &received{next: http.DefaultTransport}
-		sc := client.New(cfg.URL, client.WithKey(cfg.Key), client.WithHTTPClient(&http.Client{Transport: rt}))
-		delivered, acks, subErr = follow(ctx, sc, rt, name, stopSub)
+		delivered, acks, subErr = follow(ctx, c, &caller{cfg: cfg, client: &http.Client{}}, name, stopSub)
 	}()
 	go func() {
 		defer close(waitDone)
 		waited, res.WaitTimeouts, waitErr = writeAndWait(runCtx, c, name, cfg.Waits)
 	}()
-	ing := ingester{cfg: cfg, client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Connections}}}
+	ing := caller{cfg: cfg, client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Connections}}}
 	bodies := makeBodies(Config{Kind: KindPageView, Batch: cfg.Batch, EventBytes: cfg.EventBytes}, 1<<20)
 	interval := time.Duration(float64(time.Second) * float64(cfg.Batch) / cfg.Rate)
 	start := time.Now()
@@ -161,7 +160,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 					return
 				}
 				wasLate := time.Since(due) > time.Millisecond
-				pos, at, err := ing.post(runCtx, bodies[i%int64(len(bodies))])
+				pos, at, err := ing.ingest(runCtx, bodies[i%int64(len(bodies))])
 				ackedMu.Lock()
 				if wasLate {
 					late++
@@ -222,11 +221,11 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 	return res, nil
 }
 
-// follow reads the subscription with long polls through c, whose
-// transport is rt, acknowledging each batch, until it has acknowledged the
-// position sent on stop. It returns when each event was delivered and when
-// each acknowledgement was answered.
-func follow(ctx context.Context, c *client.Client, rt *received, name string, stop <-chan sluice.Position) (delivered, acks []stamp, err error) {
+// follow reads the subscription with long polls through in, acknowledging
+// each batch through c, until it has acknowledged the position sent on
+// stop. It returns when each event was delivered and when each
+// acknowledgement was answered.
+func follow(ctx context.Context, c *client.Client, in *caller, name string, stop <-chan sluice.Position) (delivered, acks []stamp, err error) {
 	until := sluice.Position(math.MaxUint64)
 	var done sluice.Position // acknowledged
 	for {
@@ -237,12 +236,12 @@ func follow(ctx context.Context, c *client.Client, rt *received, name string, st
 		if done >= until {
 			return delivered, acks, nil
 		}
-		b, err := c.Fetch(ctx, name, client.FetchOptions{Limit: 1000, Wait: 200 * time.Millisecond, Reader: "bench"})
+		b, at, err := in.fetch(ctx, name)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, e := range b.Events {
-			delivered = append(delivered, stamp{e.Position, rt.at})
+			delivered = append(delivered, stamp{e.Position, at})
 		}
 		done = max(done, b.Checkpoint)
 		if b.Position > b.Checkpoint {
@@ -253,31 +252,6 @@ func follow(ctx context.Context, c *client.Client, rt *received, name string, st
 			done = b.Position
 		}
 	}
-}
-
-// received is an http.RoundTripper that reads each answer's body whole and
-// records when it had: the moment the subscriber has its events, before it
-// decodes them (decoding a batch of 100 events took the generator about a
-// millisecond, its own work rather than the delivery's). It serves one
-// request at a time.
-type received struct {
-	next http.RoundTripper
-	at   time.Time // when the last answer's body had been read
-}
-
-func (r *received) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.next.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	r.at = time.Now()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
 }
 
 // writeAndWait appends one event perSecond times a second and waits for
@@ -313,41 +287,69 @@ func writeAndWait(ctx context.Context, c *client.Client, name string, perSecond 
 	}
 }
 
-// ingester posts durable ingest requests.
-type ingester struct {
+// caller sends the generator's own requests: the durable ingest, and the
+// subscriber's long polls, whose answers it decodes no further than the
+// positions (the subscriber handles nothing: what is measured is the
+// delivery, not the generator's decoding of events).
+type caller struct {
 	cfg    SubscribeConfig
 	client *http.Client
 }
 
-// post sends body and returns the highest position it wrote and when the
+// ingest posts body and returns the highest position it wrote and when the
 // answer came.
-func (in *ingester) post(ctx context.Context, body []byte) (sluice.Position, time.Time, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.cfg.URL+"/v1/events", bytes.NewReader(body))
+func (in *caller) ingest(ctx context.Context, body []byte) (sluice.Position, time.Time, error) {
+	var answer struct {
+		Position sluice.Position `json:"position"`
+	}
+	at, err := in.do(ctx, http.MethodPost, "/v1/events", body, &answer)
+	return answer.Position, at, err
+}
+
+// positions is a subscription's batch, decoded no further than its
+// positions.
+type positions struct {
+	Events []struct {
+		Position sluice.Position `json:"position"`
+	} `json:"events"`
+	Position   sluice.Position `json:"position"`
+	Checkpoint sluice.Position `json:"checkpoint"`
+}
+
+// fetch long-polls the subscription name for its next batch as reader
+// "bench", and returns it and when its whole body had arrived.
+func (in *caller) fetch(ctx context.Context, name string) (positions, time.Time, error) {
+	var b positions
+	at, err := in.do(ctx, http.MethodGet, "/v1/subscriptions/"+url.PathEscape(name)+"/events?limit=1000&wait=200ms&reader=bench", nil, &b)
+	return b, at, err
+}
+
+// do sends a request with the key and decodes a 200 answer's JSON into
+// out. It returns when the answer's body had been read whole.
+func (in *caller) do(ctx context.Context, method, path string, body []byte, out any) (time.Time, error) {
+	req, err := http.NewRequestWithContext(ctx, method, in.cfg.URL+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, time.Time{}, err
+		return time.Time{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+in.cfg.Key)
 	resp, err := in.client.Do(req)
 	if err != nil {
-		return 0, time.Time{}, err
+		return time.Time{}, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	at := time.Now()
 	if err != nil {
-		return 0, at, err
+		return at, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, at, fmt.Errorf("ingest: %s: %s", resp.Status, raw)
+		return at, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, raw)
 	}
-	var answer struct {
-		Position sluice.Position `json:"position"`
+	if err := json.Unmarshal(raw, out); err != nil {
+		return at, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if err := json.Unmarshal(raw, &answer); err != nil {
-		return 0, at, fmt.Errorf("ingest: %w", err)
-	}
-	return answer.Position, at, nil
+	return at, nil
 }
 
 // sleepUntil waits until t or until ctx ends.
