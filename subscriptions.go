@@ -61,35 +61,48 @@ func CheckSubscriptionName(name string) error {
 }
 
 // Signals wakes goroutines waiting for something named to change, such as a
-// consumer's checkpoint. A waiter takes the channel with Watch before it
-// reads the state, and waits on it if the state is not yet what it wants;
-// Notify closes the channel. The zero value is ready to use.
+// consumer's checkpoint: WaitChange waits on it, Notify and NotifyMoved wake
+// it. The zero value is ready to use.
 type Signals struct {
 	mu sync.Mutex
-	m  map[string]chan struct{}
+	m  map[string]*signal
 }
 
-// Watch returns a channel that Notify(name) closes.
-func (s *Signals) Watch(name string) <-chan struct{} {
+// signal is one round of wake-ups of a name: Notify closes done, after
+// setting moved when it knows where the checkpoint went.
+type signal struct {
+	done  chan struct{}
+	moved Position // 0: unknown, the waiter reads it
+}
+
+// watch returns the signal that the next Notify of name closes.
+func (s *Signals) watch(name string) *signal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = make(map[string]chan struct{})
+		s.m = make(map[string]*signal)
 	}
-	ch, ok := s.m[name]
+	sig, ok := s.m[name]
 	if !ok {
-		ch = make(chan struct{})
-		s.m[name] = ch
+		sig = &signal{done: make(chan struct{})}
+		s.m[name] = sig
 	}
-	return ch
+	return sig
 }
 
-// Notify wakes every waiter on name.
-func (s *Signals) Notify(name string) {
+// Notify wakes every waiter on name; they read the state again.
+func (s *Signals) Notify(name string) { s.NotifyMoved(name, 0) }
+
+// NotifyMoved wakes every waiter on name with the news that its checkpoint
+// has moved to p, which this process has just written: a waiter behind p
+// takes p without reading the store again (on PostgreSQL, a round trip
+// saved between an acknowledgement and the wait it ends).
+func (s *Signals) NotifyMoved(name string, p Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ch, ok := s.m[name]; ok {
-		close(ch)
+	if sig, ok := s.m[name]; ok {
+		sig.moved = p
+		close(sig.done)
 		delete(s.m, name)
 	}
 }
@@ -99,26 +112,32 @@ func (s *Signals) Notify(name string) {
 func (s *Signals) NotifyAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, ch := range s.m {
-		close(ch)
+	for _, sig := range s.m {
+		close(sig.done)
 	}
 	clear(s.m)
 }
 
 // WaitChange is how backends implement Checkpoints.WaitCheckpoint: it
 // returns name's checkpoint, read with read, once it is not at, waking on
-// signals rather than polling.
+// signals rather than polling. A NotifyMoved ahead of at is returned
+// without a read.
 func WaitChange(ctx context.Context, signals *Signals, name string, at Position, read func(context.Context) (Position, error)) (Position, error) {
 	for {
-		ch := signals.Watch(name)
+		sig := signals.watch(name)
 		p, err := read(ctx)
 		if err != nil || p != at {
 			return p, err
 		}
 		select {
-		case <-ch:
+		case <-sig.done:
 		case <-ctx.Done():
 			return p, ctx.Err()
+		}
+		// A move ahead of at is taken as it is; anything else (a move
+		// back, a deletion, another process's move) is read again.
+		if sig.moved > at {
+			return sig.moved, nil
 		}
 	}
 }

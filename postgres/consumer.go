@@ -46,13 +46,14 @@ func (s *Store) SetCheckpoint(ctx context.Context, name string, old, new sluice.
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("set checkpoint %q from %d: %w", name, old, sluice.ErrCheckpointConflict)
 	}
-	s.checkpoints.Notify(name)
+	s.checkpoints.NotifyMoved(name, new)
 	return nil
 }
 
 // WaitCheckpoint blocks until the consumer's checkpoint is no longer at, and
-// returns it. It is woken by this Store's writes, by the notifications of
-// every other process's (see SetCheckpoint), and by Close.
+// returns it. It is woken by this Store's writes, which say where the
+// checkpoint went (no query), by the notifications of every other
+// process's (see SetCheckpoint), and by Close.
 func (s *Store) WaitCheckpoint(ctx context.Context, name string, at sluice.Position) (sluice.Position, error) {
 	op := fmt.Sprintf("wait checkpoint %q", name)
 	p, err := sluice.WaitChange(ctx, &s.checkpoints, name, at, func(ctx context.Context) (sluice.Position, error) {

@@ -81,7 +81,7 @@ func (s *Store) SetCheckpoint(ctx context.Context, name string, old, new sluice.
 		c.idle = time.AfterFunc(idleFlushDelay, s.idleFlush)
 	}
 	c.mu.Unlock()
-	s.checkpoints.Notify(name)
+	s.checkpoints.NotifyMoved(name, new)
 	return nil
 }
 
