@@ -113,7 +113,7 @@ return.
   --batch N          events per ingest request (default 10)
   --connections N    ingest connections (default 16)
   --duration D       (default 10s)
-  --waits R          writes waited for per second (default 20)
+  --waits R          writes waited for per second (default 100)
   --json             print the result as JSON
 
 docs/benchmarks.md has the latest table and how it was made.

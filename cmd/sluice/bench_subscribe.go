@@ -23,7 +23,7 @@ func (c *BenchCommand) benchSubscribe(ctx context.Context, args []string) error 
 	fs.IntVar(&cfg.Batch, "batch", 10, "")
 	fs.IntVar(&cfg.Connections, "connections", 16, "")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "")
-	fs.Float64Var(&cfg.Waits, "waits", 20, "")
+	fs.Float64Var(&cfg.Waits, "waits", 100, "")
 	spawnIt := fs.Bool("spawn", false, "")
 	store := fs.String("store", "", "")
 	dataDir := fs.String("data-dir", "", "")
