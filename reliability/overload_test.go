@@ -20,9 +20,15 @@ const (
 	// overload.
 	overloadRSSLimit = 256 << 20
 	// overloadP99Limit bounds the p99 latency of the accepted requests,
-	// unless twice the p99 sustained before, on a slower machine, is more
-	// (see overloadLimit).
+	// unless overloadP99Ratio times the p99 sustained before, on a slower
+	// machine, is more (see overloadLimit).
 	overloadP99Limit = 100 * time.Millisecond
+	// overloadP99Ratio is about overloadP99Limit over the p99 of normal
+	// load on the machine the limit was set on (about 22 ms, see
+	// docs/reliability.md): under ten times the load, the accepted requests
+	// queue behind the 64 in flight, so their latency is a multiple of the
+	// normal one wherever the test runs.
+	overloadP99Ratio = 4
 	// overloadBatch is the events of each request.
 	overloadBatch = 10
 )
@@ -31,7 +37,7 @@ const (
 // connections), then offer ten times that rate open-loop over 512
 // connections. Every request must be answered (200, or 503/429 with
 // Retry-After), the accepted ones with a p99 under 100 ms (or, on a machine
-// so slow that normal load has a p99 over 50 ms, twice that), the server's
+// so slow that normal load has a p99 over 25 ms, four times that), the server's
 // peak RSS must stay under 256 MiB, and right after, normal load must be
 // served at 80 % of the sustained rate within 2 s.
 func TestOverload(t *testing.T) {
@@ -150,11 +156,12 @@ func TestOverload(t *testing.T) {
 var latencyBuckets = []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 10 * time.Second}
 
 // overloadLimit is the p99 the accepted requests must keep under overload:
-// overloadP99Limit, or twice the p99 of normal load measured in the same
-// run when that is more (a shared machine can be several times slower one
-// hour than the next), rounded up to a bucket of the server's histogram.
+// overloadP99Limit, or overloadP99Ratio times the p99 of normal load
+// measured in the same run when that is more (a shared machine can be
+// several times slower one hour than the next), rounded up to a bucket of
+// the server's histogram.
 func overloadLimit(sustainedP99 time.Duration) time.Duration {
-	want := max(overloadP99Limit, 2*sustainedP99)
+	want := max(overloadP99Limit, overloadP99Ratio*sustainedP99)
 	for _, b := range latencyBuckets {
 		if b >= want {
 			return b
