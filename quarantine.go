@@ -62,36 +62,33 @@ type Quarantine interface {
 }
 
 // QuarantineRecord is a Quarantined event's columns as backends store
-// them: the envelope as JSON without its data and metadata, which are kept
-// byte for byte beside it (json.Marshal would rewrite them), and the
-// reasons as JSON.
+// them: the event's (EventRecord) and the reasons as JSON.
 type QuarantineRecord struct {
-	Envelope, Data, Metadata, Reasons []byte
+	EventRecord
+	Reasons []byte
 }
 
 // Record returns q's event and reasons as stored.
 func (q *Quarantined) Record() (QuarantineRecord, error) {
-	e := q.Event
-	e.Data, e.Metadata = nil, nil
-	envelope, err := json.Marshal(e)
+	er, err := NewEventRecord(&q.Event)
 	if err != nil {
-		return QuarantineRecord{}, fmt.Errorf("quarantined event %q: %w", e.ID, err)
+		return QuarantineRecord{}, fmt.Errorf("quarantined event %q: %w", q.Event.ID, err)
 	}
 	reasons, err := json.Marshal(q.Reasons)
 	if err != nil {
-		return QuarantineRecord{}, fmt.Errorf("quarantined event %q: %w", e.ID, err)
+		return QuarantineRecord{}, fmt.Errorf("quarantined event %q: %w", q.Event.ID, err)
 	}
-	return QuarantineRecord{Envelope: envelope, Data: q.Event.Data, Metadata: q.Event.Metadata, Reasons: reasons}, nil
+	return QuarantineRecord{EventRecord: er, Reasons: reasons}, nil
 }
 
 // SetRecord sets q's event and reasons from their stored form.
 func (q *Quarantined) SetRecord(r QuarantineRecord) error {
-	if err := json.Unmarshal(r.Envelope, &q.Event); err != nil {
+	var err error
+	if q.Event, err = r.EventRecord.Event(); err != nil {
 		return fmt.Errorf("quarantined seq %d: %w", q.Seq, err)
 	}
 	if err := json.Unmarshal(r.Reasons, &q.Reasons); err != nil {
 		return fmt.Errorf("quarantined seq %d: %w", q.Seq, err)
 	}
-	q.Event.Data, q.Event.Metadata = r.Data, r.Metadata
 	return nil
 }

@@ -138,6 +138,8 @@ type Store interface {
 	Subscriptions
 	Schemas
 	Quarantine
+	Sinks
+	DeadLetters
 	// Close releases the store; calls after it return ErrClosed.
 	Close() error
 }

@@ -58,6 +58,7 @@ type Store struct {
 	notify          sluice.HeadNotifier
 	checkpoints     sluice.Signals // wakes WaitCheckpoint, by consumer name
 	ckpts           checkpointCache
+	statuses        sinkStatuses
 
 	// closed is set by Close, under mu; readers check it without mu, so
 	// that they never wait for a commit in flight.

@@ -47,6 +47,8 @@ func Run(t *testing.T, newLog NewLog, f Features) {
 		{"SchemasConcurrent", testSchemasConcurrent},
 		{"Quarantine", testQuarantine},
 		{"QuarantineTrim", testQuarantineTrim},
+		{"SinkState", testSinkState},
+		{"DeadLetters", testDeadLetters},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
 		{"FollowWhileWriting", testFollowWhileWriting},
 		{"GroupCommitWriter", testGroupCommitWriter},
