@@ -27,7 +27,7 @@ type memSink struct {
 	batches int
 	// answer, when set, decides each delivery; nil takes every record.
 	answer func(n int, recs []sluice.SinkRecord) error
-	closed  bool
+	closed bool
 }
 
 // delivery is one record as the destination took it.
