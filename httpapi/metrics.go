@@ -29,7 +29,7 @@ type metrics struct {
 	quarantined *prometheus.CounterVec
 }
 
-func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub) *metrics {
+func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub, sinks Sinks) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
@@ -56,7 +56,7 @@ func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub) *
 		h, _ := store.Head(ctx)
 		return float64(h)
 	})
-	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, queue, head, subscriptionCollector{subs})
+	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, queue, head, subscriptionCollector{subs}, sinkCollector{sinks})
 	for _, outcome := range []string{"accepted", "duplicate", "rejected"} {
 		m.events.WithLabelValues(outcome)
 	}

@@ -36,6 +36,8 @@ type Server struct {
 	sinceTrim atomic.Int64
 	// subs serves the durable subscriptions.
 	subs *consumer.Hub
+	// sinks serves the sinks' states and controls.
+	sinks Sinks
 	// stopping ends when Drain is called: long polls, waits and live tails
 	// end early, so that shutdown does not wait for them.
 	stopping context.Context
@@ -45,7 +47,7 @@ type Server struct {
 // New builds the API over store and writer, checking events with the
 // schemas of registry (whose refreshing is the caller's: registry.Run). cfg
 // is validated (all problems at once) and completed with defaults.
-func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, cfg Config, log *slog.Logger) (*Server, error) {
+func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -55,8 +57,12 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 	}
 	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight)}
 	s.subs = consumer.NewHub(store, cfg.SubscriptionReaderTTL)
+	s.sinks = noSinks{}
+	for _, opt := range opts {
+		opt(s)
+	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
-	s.metrics = newMetrics(store, writer, s.subs)
+	s.metrics = newMetrics(store, writer, s.subs, s.sinks)
 	s.routes()
 	return s, nil
 }
@@ -98,6 +104,13 @@ func (s *Server) routes() {
 	s.handle("GET /v1/schemas/{type}/versions/{version}", "get_schema_version", read, s.getSchema)
 	s.handle("GET /v1/quarantine", "list_quarantine", read, s.listQuarantine)
 	s.handle("POST /v1/quarantine/replay", "replay_quarantine", RoleAdmin, s.replayQuarantine)
+	s.handle("GET /v1/sinks", "list_sinks", read, s.listSinks)
+	s.handle("GET /v1/sinks/{name}", "get_sink", read, s.getSink)
+	s.handle("POST /v1/sinks/{name}/pause", "pause_sink", RoleAdmin, s.pauseSink)
+	s.handle("POST /v1/sinks/{name}/resume", "resume_sink", RoleAdmin, s.resumeSink)
+	s.handle("POST /v1/sinks/{name}/replay", "replay_sink", RoleAdmin, s.replaySink)
+	s.handle("GET /v1/sinks/{name}/dead-letters", "list_dead_letters", read, s.listDeadLetters)
+	s.handle("POST /v1/sinks/{name}/dead-letters/redrive", "redrive_dead_letters", RoleAdmin, s.redrive)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problemf(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
 	})

@@ -49,21 +49,21 @@ func testCrash(t *testing.T, scenario string, rounds int, env []string, args ...
 		go func() { defer close(done); l.run(ctx) }()
 		// A random moment: the sleep lets it pass, it waits for nothing.
 		time.Sleep(300*time.Millisecond + rand.N(2*time.Second))
-		s.kill()
+		s.Kill()
 		cancel()
 		<-done
 
 		s = startServer(t, env, args...)
-		maxRestart = max(maxRestart, s.started)
+		maxRestart = max(maxRestart, s.Started)
 		v := o.check(t, readLog(t, s.base, typeFilter(l.typ)))
 		t.Logf("round %d: %d acknowledged, %d found, %d missing, %d duplicates, %d corrupt; %d sent without an answer, %d of them stored; restart %s",
-			round, v.acked, v.found, v.missing, v.duplicates, v.corrupt, len(o.unacked), v.unackedStored, roundDuration(s.started))
+			round, v.acked, v.found, v.missing, v.duplicates, v.corrupt, len(o.unacked), v.unackedStored, roundDuration(s.Started))
 
 		// A client retries what had no answer: the log must still hold
 		// each id once.
 		retried += retry(t, s.base, l.typ, o)
 		v2 := o.check(t, readLog(t, s.base, typeFilter(l.typ)))
-		s.stop(t)
+		s.Stop(t)
 
 		total.acked += v.acked
 		total.found += v.found

@@ -96,7 +96,7 @@ func TestDiskFull(t *testing.T) {
 	l.mu.Unlock()
 
 	v := o.check(t, readLog(t, s.base, typeFilter(l.typ)))
-	s.stop(t)
+	s.Stop(t)
 	// And after a restart too.
 	s = startServer(t, nil, "--data", data)
 	v2 := o.check(t, readLog(t, s.base, typeFilter(l.typ)))

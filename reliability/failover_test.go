@@ -102,7 +102,7 @@ func TestFailover(t *testing.T) {
 	}()
 
 	testutil.Eventually(t, 30*time.Second, func() bool { seen, _ := active.snapshot(); return len(seen) >= total/4 }, "the active reader handled nothing")
-	node1.kill()
+	node1.Kill()
 	killed := time.Now()
 	head := <-produced
 

@@ -66,7 +66,7 @@ func TestOverload(t *testing.T) {
 	limit := overloadLimit(sustained.Latency.P99)
 	s.resetPeak()
 	fastBefore, allBefore := ingestLatency(t, s.base, limit)
-	watch := bench.WatchProcess(s.cmd.Process.Pid)
+	watch := bench.WatchProcess(s.Cmd.Process.Pid)
 	// The load generator shares the two cores with the server and cannot
 	// send ten times what the server takes: requests it could not send in
 	// time count in over.Late, and none starts after Duration.

@@ -11,12 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -143,11 +141,9 @@ func roundDuration(d time.Duration) time.Duration {
 
 // server is the sluice binary running "serve".
 type server struct {
-	cmd     *exec.Cmd
-	log     *testutil.LogBuffer
-	exited  chan struct{} // closed once it has exited
-	base    string        // its URL
-	started time.Duration // from exec to the "listening" line
+	*testutil.Sluice
+	log  *testutil.LogBuffer
+	base string
 }
 
 // startServer runs "sluice serve --listen 127.0.0.1:0 args..." with the
@@ -155,52 +151,8 @@ type server struct {
 // listens. The test's end kills it if it still runs.
 func startServer(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SLUICE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "SLUICE_ADMIN_KEY="+adminKey, "SLUICE_WRITE_KEY="+writeKey)
-	cmd.Env = append(cmd.Env, env...)
-	s := &server{cmd: cmd, log: testutil.NewLogBuffer(), exited: make(chan struct{})}
-	cmd.Stderr = s.log
-	begin := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(s.exited)
-		_ = cmd.Wait()
-	}()
-	t.Cleanup(s.kill)
-	s.base = testutil.WaitListening(t, s.log, s.exited, 60*time.Second)
-	s.started = time.Since(begin)
-	return s
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (s *server) kill() {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
-}
-
-// stop sends SIGTERM and fails the test unless the process exits within
-// 30s.
-func (s *server) stop(t *testing.T) {
-	t.Helper()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		t.Errorf("sluice did not exit within 30s of SIGTERM; its log:\n%s", s.log)
-		s.kill()
-	}
+	s := testutil.StartSluice(t, binary, append([]string{"SLUICE_ADMIN_KEY=" + adminKey, "SLUICE_WRITE_KEY=" + writeKey}, env...), args...)
+	return &server{Sluice: s, log: s.Log, base: s.Base}
 }
 
 // procStatus reads a field in kB of /proc/PID/status (VmRSS, VmHWM) in
@@ -222,12 +174,12 @@ func procStatus(pid int, field string) int64 {
 }
 
 // peakRSS is the server's peak resident memory so far (VmHWM).
-func (s *server) peakRSS() int64 { return procStatus(s.cmd.Process.Pid, "VmHWM") }
+func (s *server) peakRSS() int64 { return procStatus(s.Cmd.Process.Pid, "VmHWM") }
 
 // resetPeak makes the peak resident memory (VmHWM) start over from the
 // current one (Linux: clear_refs 5), so that each scenario measures its own.
 func (s *server) resetPeak() {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid), []byte("5"), 0)
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.Cmd.Process.Pid), []byte("5"), 0)
 }
 
 // mib formats bytes in MiB.

@@ -26,7 +26,8 @@ type Harness struct {
 	Outage func(t testing.TB, on bool)
 	// Refuse makes the destination refuse for good, from now on, the
 	// records of these event ids: a permanent failure of those records
-	// (Features.PartialFailures) or of the batches that hold them.
+	// (Features.RecordRefusals) or of the batches that hold them. Refuse
+	// with no ids takes every record again.
 	Refuse func(t testing.TB, ids []string)
 	// Flaky, when set, makes the destination fail each record of these
 	// event ids, retryably, the next times times it gets it, while it
@@ -41,7 +42,7 @@ type New func(t *testing.T) Harness
 // Features says what a sink's destination does beyond the common
 // contract.
 type Features struct {
-	// PartialFailures: the destination takes or refuses each record of a
-	// batch on its own, and the sink reports which failed.
-	PartialFailures bool
+	// RecordRefusals: the destination refuses records one by one, so that
+	// a refusal dead-letters only the refused records, not their batch.
+	RecordRefusals bool
 }

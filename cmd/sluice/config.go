@@ -51,6 +51,13 @@ type Config struct {
 	Writer WriterConfig `yaml:"writer"`
 	// HTTP configures the HTTP API: keys, limits, metrics.
 	HTTP httpapi.Config `yaml:"http"`
+	// Node names this process among those sharing a store: in the leases
+	// of the sinks it runs, and in the names of the objects it writes.
+	// Default: the host name and the process id (host-1234).
+	Node string `yaml:"node"`
+	// Sinks are the destinations the log is delivered to, each on its own
+	// cursor (docs/sinks.md). Default: none.
+	Sinks []SinkConfig `yaml:"sinks"`
 }
 
 // WriterConfig configures the group-commit writer. A field left at 0 takes
@@ -192,11 +199,11 @@ func yamlName(f reflect.StructField) string {
 	if !f.IsExported() {
 		return ""
 	}
-	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	switch name {
-	case "-":
+	name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	switch {
+	case name == "-", opts == "inline":
 		return ""
-	case "":
+	case name == "":
 		return strings.ToLower(f.Name)
 	}
 	return name
@@ -295,6 +302,10 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Writer.problems()...)
 	errs = append(errs, c.httpProblems()...)
+	if c.Node != "" && sluice.CheckSubscriptionName(c.Node) != nil {
+		errs = append(errs, fmt.Errorf("node: %q must be 1–128 of A-Z a-z 0-9 . _ : -", c.Node))
+	}
+	errs = append(errs, c.sinksProblems()...)
 	return errors.Join(errs...)
 }
 

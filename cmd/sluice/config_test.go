@@ -361,8 +361,8 @@ func TestConfigurationDoc(t *testing.T) {
 			}
 			if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
 				// A list of records, such as http.keys: a table of its fields.
-				for j := range f.Type.Elem().NumField() {
-					if n := yamlName(f.Type.Elem().Field(j)); n != "" && !strings.Contains(doc, "| `"+n+"` |") {
+				for n := range yamlFields(f.Type.Elem()) {
+					if !strings.Contains(doc, "| `"+n+"` |") {
 						t.Errorf("docs/configuration.md does not describe `%s` of `%s`", n, p)
 					}
 				}

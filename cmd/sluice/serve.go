@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/postgres"
 	"github.com/sluicehq/sluice/schema"
+	"github.com/sluicehq/sluice/sink"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -90,17 +92,27 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	w := sluice.NewWriter(store, cfg.writerOptions())
 	registry, err := openRegistry(ctx, store, cfg, log)
+	var sinks *sink.Manager
+	if err == nil {
+		sinks, err = openSinks(ctx, store, cfg, cfg.node(), log)
+	}
 	var api *httpapi.Server
 	if err == nil {
-		api, err = c.newAPI(store, w, registry, cfg, log)
+		api, err = c.newAPI(store, w, registry, sinks, cfg, log)
 	}
 	if err == nil {
-		rctx, stopRegistry := context.WithCancel(ctx)
-		refreshed := make(chan struct{})
-		go func() { defer close(refreshed); registry.Run(rctx) }()
+		bctx, stopBackground := context.WithCancel(ctx)
+		var background sync.WaitGroup
+		background.Go(func() { registry.Run(bctx) })
+		background.Go(func() { sinks.Run(bctx) })
 		err = serve(ctx, stop, ln, api, cfg, log)
-		stopRegistry()
-		<-refreshed
+		// The sinks checkpoint what they delivered and give their leases
+		// up for another node.
+		stopBackground()
+		background.Wait()
+	}
+	if sinks != nil {
+		err = errors.Join(err, sinks.Close())
 	}
 	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store))
 	if err == nil {
@@ -163,7 +175,7 @@ func invalidConfig(problems []error) error {
 
 // newAPI returns the HTTP API over store and w, with the configured keys,
 // or else the generated ones.
-func (c *ServeCommand) newAPI(store sluice.Store, w *sluice.Writer, registry *schema.Registry, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
+func (c *ServeCommand) newAPI(store sluice.Store, w *sluice.Writer, registry *schema.Registry, sinks *sink.Manager, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
 	if len(cfg.HTTP.Keys) == 0 {
 		keys, err := generatedKeys(cfg.Data, c.Stderr)
 		if err != nil {
@@ -171,7 +183,7 @@ func (c *ServeCommand) newAPI(store sluice.Store, w *sluice.Writer, registry *sc
 		}
 		cfg.HTTP.Keys = keys
 	}
-	api, err := httpapi.New(store, w, registry, cfg.HTTP, log)
+	api, err := httpapi.New(store, w, registry, cfg.HTTP, log, httpapi.WithSinks(sinks))
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
@@ -327,4 +339,16 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// node is the name of this process among those sharing the store.
+func (c Config) node() string {
+	if c.Node != "" {
+		return c.Node
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "sluice"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }

@@ -22,9 +22,9 @@ type Server struct {
 	close func() error
 }
 
-// Start serves store with cfg, logging to log (nil: slog.Default). The
-// caller closes the server, then the store.
-func Start(store sluice.Store, cfg httpapi.Config, log *slog.Logger) (*Server, error) {
+// Start serves store with cfg and opts, logging to log (nil:
+// slog.Default). The caller closes the server, then the store.
+func Start(store sluice.Store, cfg httpapi.Config, log *slog.Logger, opts ...httpapi.Option) (*Server, error) {
 	ctx := context.Background()
 	w := sluice.NewWriter(store, sluice.WriterOptions{})
 	registry := schema.New(store, schema.Options{})
@@ -34,7 +34,7 @@ func Start(store sluice.Store, cfg httpapi.Config, log *slog.Logger) (*Server, e
 	rctx, cancel := context.WithCancel(ctx)
 	refreshed := make(chan struct{})
 	go func() { defer close(refreshed); _ = registry.Run(rctx) }()
-	api, err := httpapi.New(store, w, registry, cfg, log)
+	api, err := httpapi.New(store, w, registry, cfg, log, opts...)
 	if err != nil {
 		cancel()
 		<-refreshed
@@ -56,9 +56,9 @@ func Start(store sluice.Store, cfg httpapi.Config, log *slog.Logger) (*Server, e
 func (s *Server) Close() error { return s.close() }
 
 // New starts a server for the test and closes it when the test ends.
-func New(tb testing.TB, store sluice.Store, cfg httpapi.Config) *Server {
+func New(tb testing.TB, store sluice.Store, cfg httpapi.Config, opts ...httpapi.Option) *Server {
 	tb.Helper()
-	s, err := Start(store, cfg, nil)
+	s, err := Start(store, cfg, nil, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,3 +99,69 @@ func listenAddr(log string) string {
 	}
 	return ""
 }
+
+// Sluice is the sluice binary running "serve" for a test.
+type Sluice struct {
+	Cmd *exec.Cmd
+	// Log is what it writes to its standard error (its JSON log).
+	Log *LogBuffer
+	// Exited is closed once it has exited.
+	Exited chan struct{}
+	// Base is its URL.
+	Base string
+	// Started is the time from exec to its "listening" line.
+	Started time.Duration
+}
+
+// StartSluice runs "binary serve --listen 127.0.0.1:0 args..." with the
+// environment's variables but its SLUICE_ ones, then env, and waits until
+// it listens. The test's end kills it if it still runs.
+func StartSluice(t testing.TB, binary string, env []string, args ...string) *Sluice {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SLUICE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	s := &Sluice{Cmd: cmd, Log: NewLogBuffer(), Exited: make(chan struct{})}
+	cmd.Stderr = s.Log
+	begin := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(s.Exited)
+		_ = cmd.Wait()
+	}()
+	t.Cleanup(s.Kill)
+	s.Base = WaitListening(t, s.Log, s.Exited, 60*time.Second)
+	s.Started = time.Since(begin)
+	return s
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (s *Sluice) Kill() {
+	select {
+	case <-s.Exited:
+		return
+	default:
+	}
+	_ = s.Cmd.Process.Signal(syscall.SIGKILL)
+	<-s.Exited
+}
+
+// Stop sends SIGTERM and fails the test unless the process exits within
+// 30s.
+func (s *Sluice) Stop(t testing.TB) {
+	t.Helper()
+	_ = s.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.Exited:
+	case <-time.After(30 * time.Second):
+		t.Errorf("sluice did not exit within 30s of SIGTERM; its log:\n%s", s.Log)
+		s.Kill()
+	}
+}
+

@@ -1,0 +1,86 @@
+package sinktest
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sluicehq/sluice/client"
+	"github.com/sluicehq/sluice/internal/testutil"
+)
+
+// The binary is built once per test process, for every sink's restart
+// test.
+var binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func sluiceBinary(t *testing.T) string {
+	t.Helper()
+	binary.once.Do(func() {
+		// Removed with the system's temporary files: tests of several
+		// packages each build their own.
+		binary.path, _, binary.err = testutil.BuildSluice("github.com/sluicehq/sluice/cmd/sluice")
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+const restartKey = "sk_admin_sinktest_0123456789"
+
+// testRestart: the real binary delivers to the destination; SIGKILLed
+// while batches are in flight and started again on its data, it delivers
+// every event: nothing lost.
+func testRestart(t *testing.T, h Harness, _ Features) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	entry := maps.Clone(h.Fields)
+	entry["name"] = sinkName
+	entry["batch"] = map[string]any{"max_events": 5}
+	entry["retry"] = map[string]any{"max_attempts": 1000, "max_age": "1h", "initial_backoff": "5ms", "max_backoff": "50ms"}
+	cfg, err := yaml.Marshal(map[string]any{"sinks": []any{entry}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "sluice.yaml")
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := sluiceBinary(t)
+	env := []string{"SLUICE_ADMIN_KEY=" + restartKey}
+	args := []string{"--data", filepath.Join(dir, "data"), "--config", path}
+	s := testutil.StartSluice(t, bin, env, args...)
+	c := client.New(s.Base, client.WithKey(restartKey))
+	ctx := context.Background()
+	evs := events("restart", 0, 1500)
+	for i := 0; i < len(evs); i += 50 {
+		if _, err := c.Ingest(ctx, evs[i:i+50]); err != nil {
+			t.Fatalf("ingest: %v", err)
+		}
+	}
+	// Killed once deliveries are under way, before they are done.
+	testutil.Eventually(t, deadline, func() bool { return len(h.Received(t)) >= 100 }, "the binary delivered nothing")
+	s.Kill()
+	before := len(received(t, h))
+	if before >= len(evs) {
+		t.Logf("all %d events were delivered before the kill; the restart had nothing left", len(evs))
+	}
+	start := time.Now()
+	s = testutil.StartSluice(t, bin, env, args...)
+	gs := waitReceived(t, h, ids(evs))
+	dups := len(gs) - len(evs)
+	t.Logf("killed after %d deliveries; after the restart every event arrived within %v, %d duplicates", before, time.Since(start).Round(time.Millisecond), dups)
+	s.Stop(t)
+}
