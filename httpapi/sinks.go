@@ -43,8 +43,12 @@ func (noSinks) States(context.Context) ([]sink.State, error) { return []sink.Sta
 func (noSinks) State(_ context.Context, name string) (sink.State, error) {
 	return sink.State{}, sink.ErrNotFound
 }
-func (n noSinks) Pause(ctx context.Context, name string) (sink.State, error)  { return n.State(ctx, name) }
-func (n noSinks) Resume(ctx context.Context, name string) (sink.State, error) { return n.State(ctx, name) }
+func (n noSinks) Pause(ctx context.Context, name string) (sink.State, error) {
+	return n.State(ctx, name)
+}
+func (n noSinks) Resume(ctx context.Context, name string) (sink.State, error) {
+	return n.State(ctx, name)
+}
 func (n noSinks) Replay(ctx context.Context, name string, _ sink.ReplayRequest) (sink.State, error) {
 	return n.State(ctx, name)
 }

@@ -164,4 +164,3 @@ func (s *Sluice) Stop(t testing.TB) {
 		s.Kill()
 	}
 }
-
