@@ -223,8 +223,7 @@ func (r *Runner) term(ctx context.Context) error {
 				}
 			}
 		}
-		r.setState(control, live, replay)
-		if time.Since(reportAt) >= controlEvery {
+		if r.setState(control, live, replay) || time.Since(reportAt) >= controlEvery {
 			r.report(ctx)
 			reportAt = time.Now()
 		}
@@ -443,8 +442,9 @@ func (r *Runner) reopensAt() time.Time {
 	return r.openedAt.Add(r.cfg.Breaker.OpenFor)
 }
 
-// setState works out the state the sink is in.
-func (r *Runner) setState(c sluice.SinkControl, live, replay *pipeline) {
+// setState works out the state the sink is in, and reports whether it
+// changed.
+func (r *Runner) setState(c sluice.SinkControl, live, replay *pipeline) bool {
 	state := StateRunning
 	switch {
 	case c.Disabled != "":
@@ -458,10 +458,12 @@ func (r *Runner) setState(c sluice.SinkControl, live, replay *pipeline) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	changed := r.state != state
 	r.state, r.pending = state, len(live.pending)
 	if replay != nil && r.replay != nil {
 		r.replay.Position = replay.watermark()
 	}
+	return changed
 }
 
 // Status is what the process running a sink reports of it, kept in the

@@ -14,83 +14,9 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/internal/testutil/memsink"
 	"github.com/sluicehq/sluice/sink"
 )
-
-// memSink is a destination in memory whose answers the test scripts: the
-// runner's rules (partial failures, retries, ordering) need faults of a
-// precision no real destination gives. The conformance suite (sinktest)
-// runs the real ones.
-type memSink struct {
-	mu      sync.Mutex
-	got     []delivery // every record taken, in order
-	batches int
-	// answer, when set, decides each delivery; nil takes every record.
-	answer func(n int, recs []sluice.SinkRecord) error
-	closed bool
-}
-
-// delivery is one record as the destination took it.
-type delivery struct {
-	pos    sluice.Position
-	stream string
-	body   string
-	at     time.Time
-}
-
-func (m *memSink) Deliver(ctx context.Context, recs []sluice.SinkRecord) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.batches++
-	var err error
-	if m.answer != nil {
-		err = m.answer(m.batches, recs)
-	}
-	failed := map[int]bool{}
-	var partial *sluice.DeliveryError
-	switch {
-	case errors.As(err, &partial):
-		for _, f := range partial.Failed {
-			failed[f.Index] = true
-		}
-	case err != nil:
-		return err
-	}
-	for i, r := range recs {
-		if !failed[i] {
-			m.got = append(m.got, delivery{r.Event.Position, r.Event.Stream, string(r.Body), time.Now()})
-		}
-	}
-	return err
-}
-
-func (m *memSink) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.closed = true
-	return nil
-}
-
-func (m *memSink) script(answer func(n int, recs []sluice.SinkRecord) error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.answer, m.batches = answer, 0
-}
-
-func (m *memSink) deliveries() []delivery {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.got)
-}
-
-// positions lists the positions delivered, in order.
-func (m *memSink) positions() []sluice.Position {
-	var out []sluice.Position
-	for _, d := range m.deliveries() {
-		out = append(out, d.pos)
-	}
-	return out
-}
 
 // fast is a configuration that retries within milliseconds.
 func fast(name string) sink.Config {
@@ -159,21 +85,21 @@ func waitCheckpoint(t *testing.T, s sluice.Checkpoints, name string, p sluice.Po
 
 // inOrderPerStream fails the test unless, for each stream, the last
 // delivery of each position comes in position order.
-func inOrderPerStream(t *testing.T, ds []delivery) {
+func inOrderPerStream(t *testing.T, ds []memsink.Delivery) {
 	t.Helper()
 	last := map[sluice.Position]int{}
 	for i, d := range ds {
-		last[d.pos] = i
+		last[d.Pos] = i
 	}
 	prev := map[string]sluice.Position{}
 	for i, d := range ds {
-		if last[d.pos] != i {
+		if last[d.Pos] != i {
 			continue
 		}
-		if d.pos < prev[d.stream] {
-			t.Fatalf("stream %s: position %d's last delivery came after %d's", d.stream, d.pos, prev[d.stream])
+		if d.Pos < prev[d.Stream] {
+			t.Fatalf("stream %s: position %d's last delivery came after %d's", d.Stream, d.Pos, prev[d.Stream])
 		}
-		prev[d.stream] = d.pos
+		prev[d.Stream] = d.Pos
 	}
 }
 
@@ -181,7 +107,7 @@ func TestRunner_Delivers(t *testing.T) {
 	backends.Run(t, func(t *testing.T, open backends.Open) {
 		s := open(t)
 		appendEvents(t, s, streamsOf(25, "order-1", "order-2", "cart-1")...)
-		dest := &memSink{}
+		dest := &memsink.Sink{}
 		cfg := fast("all")
 		cfg.Filter = sink.Filter{Category: "order"}
 		start(t, s, dest, cfg, sink.Limits{})
@@ -194,7 +120,7 @@ func TestRunner_Delivers(t *testing.T) {
 			}
 		}
 		want = append(want, 26, 28, 30)
-		if got := dest.positions(); !slices.Equal(got, want) {
+		if got := dest.Positions(); !slices.Equal(got, want) {
 			t.Fatalf("delivered %v, want %v: once each, in order, the filter's only", got, want)
 		}
 		// Each body is the stored event as GET /v1/events returns it.
@@ -202,7 +128,7 @@ func TestRunner_Delivers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := dest.deliveries()[0].body; got != string(evs[0].AppendJSON(nil)) {
+		if got := dest.Deliveries()[0].Body; got != string(evs[0].AppendJSON(nil)) {
 			t.Fatalf("body %s, want %s", got, evs[0].AppendJSON(nil))
 		}
 	})
@@ -211,18 +137,18 @@ func TestRunner_Delivers(t *testing.T) {
 func TestRunner_Transform(t *testing.T) {
 	s := backends.SQLite(t)
 	head := appendEvents(t, s, "order-1", "order-2", "order-3")
-	dest := &memSink{}
+	dest := &memsink.Sink{}
 	cfg := fast("reshaped")
 	cfg.Transform = `if .stream == "order-2" then empty elif .stream == "order-3" then error("no") else {id, n: .data.i} end`
 	m := start(t, s, dest, cfg, sink.Limits{})
 	waitCheckpoint(t, s, "reshaped", head)
-	ds := dest.deliveries()
-	if len(ds) != 1 || ds[0].pos != 1 {
+	ds := dest.Deliveries()
+	if len(ds) != 1 || ds[0].Pos != 1 {
 		t.Fatalf("delivered %+v, want position 1 only (2 dropped, 3 failed)", ds)
 	}
 	var body map[string]any
-	if err := json.Unmarshal([]byte(ds[0].body), &body); err != nil || body["n"] != float64(0) || body["id"] == "" || len(body) != 2 {
-		t.Fatalf("body %s (%v), want the transform's {id, n}", ds[0].body, err)
+	if err := json.Unmarshal([]byte(ds[0].Body), &body); err != nil || body["n"] != float64(0) || body["id"] == "" || len(body) != 2 {
+		t.Fatalf("body %s (%v), want the transform's {id, n}", ds[0].Body, err)
 	}
 	dead, err := m.DeadLetters(context.Background(), "reshaped", 0, 10)
 	if err != nil || len(dead) != 1 || dead[0].Event.Position != 3 || !strings.Contains(dead[0].Error, "transform") {
@@ -236,9 +162,9 @@ func TestRunner_Transform(t *testing.T) {
 func TestRunner_PartialFailure(t *testing.T) {
 	backends.Run(t, func(t *testing.T, open backends.Open) {
 		s := open(t)
-		dest := &memSink{}
+		dest := &memsink.Sink{}
 		fails := 0
-		dest.script(func(n int, recs []sluice.SinkRecord) error {
+		dest.Script(func(n int, recs []sluice.SinkRecord) error {
 			var failed []sluice.RecordError
 			for i, r := range recs {
 				if r.Event.Position == 2 && fails < 2 { // a-2 fails twice
@@ -254,11 +180,11 @@ func TestRunner_PartialFailure(t *testing.T) {
 		head := appendEvents(t, s, "a", "a", "b", "a", "b", "c")
 		start(t, s, dest, fast("partial"), sink.Limits{})
 		waitCheckpoint(t, s, "partial", head)
-		ds := dest.deliveries()
+		ds := dest.Deliveries()
 		inOrderPerStream(t, ds)
 		seen := map[sluice.Position]int{}
 		for _, d := range ds {
-			seen[d.pos]++
+			seen[d.Pos]++
 		}
 		for p := sluice.Position(1); p <= head; p++ {
 			if seen[p] == 0 {
@@ -281,10 +207,10 @@ func TestRunner_DeadLetters(t *testing.T) {
 	backends.Run(t, func(t *testing.T, open backends.Open) {
 		s := open(t)
 		ctx := context.Background()
-		dest := &memSink{}
+		dest := &memsink.Sink{}
 		refuse := true
 		var mu sync.Mutex
-		dest.script(func(n int, recs []sluice.SinkRecord) error {
+		dest.Script(func(n int, recs []sluice.SinkRecord) error {
 			mu.Lock()
 			defer mu.Unlock()
 			var failed []sluice.RecordError
@@ -331,7 +257,7 @@ func TestRunner_DeadLetters(t *testing.T) {
 		if left, _ := m.DeadLetters(ctx, "dlq", 0, 10); len(left) != 0 {
 			t.Fatalf("dead letters left after redrive: %+v", left)
 		}
-		ps := dest.positions()
+		ps := dest.Positions()
 		if !slices.Equal(ps[len(ps)-2:], []sluice.Position{4, 2}) {
 			t.Fatalf("delivered %v, want 4 then 2 redriven last", ps)
 		}
@@ -341,8 +267,8 @@ func TestRunner_DeadLetters(t *testing.T) {
 // A record whose attempts are spent stays until its time is too.
 func TestRunner_RetryBudget(t *testing.T) {
 	s := backends.SQLite(t)
-	dest := &memSink{}
-	dest.script(func(n int, recs []sluice.SinkRecord) error { return errors.New("503") })
+	dest := &memsink.Sink{}
+	dest.Script(func(n int, recs []sluice.SinkRecord) error { return errors.New("503") })
 	cfg := fast("budget")
 	cfg.Retry.MaxAge = 300 * time.Millisecond
 	cfg.Retry.MaxAttempts = 2
@@ -363,11 +289,11 @@ func TestRunner_RetryBudget(t *testing.T) {
 // the destination then gets one probe per interval.
 func TestRunner_BackoffAndBreaker(t *testing.T) {
 	s := backends.SQLite(t)
-	dest := &memSink{}
+	dest := &memsink.Sink{}
 	var mu sync.Mutex
 	var calls []time.Time
 	down := true
-	dest.script(func(n int, recs []sluice.SinkRecord) error {
+	dest.Script(func(n int, recs []sluice.SinkRecord) error {
 		mu.Lock()
 		defer mu.Unlock()
 		calls = append(calls, time.Now())
@@ -425,10 +351,10 @@ func TestRunner_DisableAndPause(t *testing.T) {
 	backends.Run(t, func(t *testing.T, open backends.Open) {
 		s := open(t)
 		ctx := context.Background()
-		dest := &memSink{}
+		dest := &memsink.Sink{}
 		gone := true
 		var mu sync.Mutex
-		dest.script(func(n int, recs []sluice.SinkRecord) error {
+		dest.Script(func(n int, recs []sluice.SinkRecord) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if gone {
@@ -467,7 +393,7 @@ func TestRunner_DisableAndPause(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitCheckpoint(t, s, "hook", head)
-		if got := dest.positions(); !slices.Equal(got, []sluice.Position{1, 2, 3}) {
+		if got := dest.Positions(); !slices.Equal(got, []sluice.Position{1, 2, 3}) {
 			t.Fatalf("delivered %v", got)
 		}
 	})
@@ -479,7 +405,7 @@ func TestRunner_Replay(t *testing.T) {
 	backends.Run(t, func(t *testing.T, open backends.Open) {
 		s := open(t)
 		ctx := context.Background()
-		dest := &memSink{}
+		dest := &memsink.Sink{}
 		head := appendEvents(t, s, streamsOf(30, "a", "b")...)
 		m := start(t, s, dest, fast("again"), sink.Limits{})
 		waitCheckpoint(t, s, "again", head)
@@ -497,7 +423,7 @@ func TestRunner_Replay(t *testing.T) {
 			return err == nil && st.Replay == nil && st.LastReplay != nil && !st.LastReplay.DoneAt.IsZero()
 		}, "the replay did not finish")
 		seen := map[sluice.Position]int{}
-		for _, p := range dest.positions() {
+		for _, p := range dest.Positions() {
 			seen[p]++
 		}
 		for p := sluice.Position(1); p <= live; p++ {
@@ -524,7 +450,7 @@ func TestRunner_Replay(t *testing.T) {
 func TestRunner_StartAndLimits(t *testing.T) {
 	s := backends.SQLite(t)
 	appendEvents(t, s, "old", "old")
-	dest := &memSink{}
+	dest := &memsink.Sink{}
 	cfg := fast("tail")
 	cfg.Start = "end"
 	m := start(t, s, dest, cfg, sink.Limits{MaxRecordBytes: 150})
@@ -537,7 +463,7 @@ func TestRunner_StartAndLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCheckpoint(t, s, "tail", res[0].Position())
-	if got := dest.positions(); !slices.Equal(got, []sluice.Position{3}) {
+	if got := dest.Positions(); !slices.Equal(got, []sluice.Position{3}) {
 		t.Fatalf("delivered %v, want only the new small event", got)
 	}
 	dead, _ := m.DeadLetters(context.Background(), "tail", 0, 10)
