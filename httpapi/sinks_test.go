@@ -135,7 +135,7 @@ func TestSinks(t *testing.T) {
 		if st.Replay == nil || st.Replay.After != 0 || st.Replay.Through != 3 {
 			t.Fatalf("replay: %+v", st.Replay)
 		}
-			testutil.Eventually(t, 10*time.Second, func() bool {
+		testutil.Eventually(t, 10*time.Second, func() bool {
 			st = sink.State{}
 			h.want(get("/v1/sinks/hook", readKey), 200, &st)
 			return st.Replay == nil && st.LastReplay != nil && st.LastReplay.Position == 3
