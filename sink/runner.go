@@ -28,6 +28,10 @@ const (
 // pause on another node takes effect within it) and reports its status.
 const controlEvery = time.Second
 
+// jsonOverhead is about what an event's JSON adds to its fields' bytes
+// (member names, quotes, position, version, commit time).
+const jsonOverhead = 160
+
 // defaultLeaseTTL is how long a sink stays stopped when the process
 // running it dies, before another takes it over.
 const defaultLeaseTTL = 15 * time.Second
@@ -290,7 +294,7 @@ func (r *Runner) begin(ctx context.Context) (sluice.Position, error) {
 func (r *Runner) record(ctx context.Context, ev *sluice.Event, now time.Time) *record {
 	rec := &record{ev: *ev, readAt: now}
 	if r.transform == nil {
-		rec.body = ev.AppendJSON(nil)
+		rec.body = ev.AppendJSON(make([]byte, 0, ev.Size()+jsonOverhead))
 	} else {
 		body, keep, err := r.transform.Apply(ctx, ev)
 		switch {
