@@ -53,7 +53,8 @@ type Config struct {
 	HTTP httpapi.Config `yaml:"http"`
 	// Node names this process among those sharing a store: in the leases
 	// of the sinks it runs, and in the names of the objects it writes.
-	// Default: the host name and the process id (host-1234).
+	// Default: the host name, and on PostgreSQL the process id too
+	// (host-1234).
 	Node string `yaml:"node"`
 	// Sinks are the destinations the log is delivered to, each on its own
 	// cursor (docs/sinks.md). Default: none.

@@ -341,7 +341,12 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// node is the name of this process among those sharing the store.
+// node is the name of this process among those sharing the store: the
+// host's name, and on PostgreSQL its process id too (several processes of
+// one host may share a database). The embedded store has one process at a
+// time, so a process started again after a crash has the same name, and
+// takes its sinks' leases back at once instead of waiting for them to
+// expire.
 func (c Config) node() string {
 	if c.Node != "" {
 		return c.Node
@@ -349,6 +354,9 @@ func (c Config) node() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "sluice"
+	}
+	if c.Store == "" {
+		return host
 	}
 	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }

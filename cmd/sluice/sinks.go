@@ -14,11 +14,14 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sink/webhook"
 )
 
 // sinkTypes are the destinations a sinks: entry may name as its type, each
 // with a new, empty configuration of its own.
-var sinkTypes = map[string]func() sink.Destination{}
+var sinkTypes = map[string]func() sink.Destination{
+	"webhook": func() sink.Destination { return new(webhook.Config) },
+}
 
 // SinkConfig is one entry of sinks: the fields every sink has, and those
 // of its type.
