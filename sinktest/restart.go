@@ -106,4 +106,3 @@ func control(t *testing.T, base, action string) {
 		t.Fatalf("%s the sink: %s", action, resp.Status)
 	}
 }
-

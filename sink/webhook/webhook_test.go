@@ -348,7 +348,9 @@ func TestDeliver_Faults(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- open(t, &webhook.Config{URL: r.srv.URL, Timeout: time.Hour}).Deliver(ctx, records(1, 1)) }()
+	go func() {
+		done <- open(t, &webhook.Config{URL: r.srv.URL, Timeout: time.Hour}).Deliver(ctx, records(1, 1))
+	}()
 	cancel()
 	select {
 	case err := <-done:
