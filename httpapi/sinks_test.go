@@ -22,8 +22,8 @@ import (
 func sinkHarness(t *testing.T, store sluice.Store, dest *memsink.Sink) *harness {
 	t.Helper()
 	cfg := sink.Config{Name: "hook", Type: "memory", Batch: sink.Batch{MaxEvents: 10},
-		Retry: sink.Retry{MaxAttempts: 1, MaxAge: time.Millisecond, InitialBackoff: time.Millisecond}}
-	r, err := sink.NewRunner(store, dest, cfg, sink.Limits{}, sink.RunnerOptions{Node: "node-a", LeaseTTL: time.Second})
+		Retry: sink.Retry{MaxAttempts: 1, MaxAge: time.Millisecond, InitialBackoff: time.Millisecond}, LeaseTTL: time.Second}
+	r, err := sink.NewRunner(store, dest, cfg, sink.Limits{}, sink.RunnerOptions{Node: "node-a"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,10 @@ type Config struct {
 	Retry Retry `yaml:"retry"`
 	// Breaker is the circuit breaker in front of the destination.
 	Breaker Breaker `yaml:"breaker"`
+	// LeaseTTL is how long the sink stays stopped when the process that
+	// runs it dies, before another process sharing the store takes it
+	// over (its lease expires). Default 15s.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // Filter is sluice.Filter as the configuration spells it.
@@ -89,6 +93,7 @@ const (
 	defaultMaxBackoff     = time.Minute
 	defaultFailures       = 5
 	defaultOpenFor        = 30 * time.Second
+	defaultLeaseTTL       = 15 * time.Second
 )
 
 // WithDefaults returns the configuration with its zero fields at their
@@ -108,6 +113,7 @@ func (c Config) WithDefaults(l Limits) Config {
 	c.Retry.MaxBackoff = cmpOr(c.Retry.MaxBackoff, defaultMaxBackoff)
 	c.Breaker.Failures = cmpOr(c.Breaker.Failures, defaultFailures)
 	c.Breaker.OpenFor = cmpOr(c.Breaker.OpenFor, defaultOpenFor)
+	c.LeaseTTL = cmpOr(c.LeaseTTL, defaultLeaseTTL)
 	return c
 }
 
@@ -147,6 +153,7 @@ func (c Config) Validate(l Limits) error {
 		{"retry.max_backoff", c.Retry.MaxBackoff < 0},
 		{"breaker.failures", c.Breaker.Failures < 0},
 		{"breaker.open_for", c.Breaker.OpenFor < 0},
+		{"lease_ttl", c.LeaseTTL < 0},
 	} {
 		if f.neg {
 			add(f.path, "must not be negative")

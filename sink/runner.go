@@ -32,10 +32,6 @@ const controlEvery = time.Second
 // (member names, quotes, position, version, commit time).
 const jsonOverhead = 160
 
-// defaultLeaseTTL is how long a sink stays stopped when the process
-// running it dies, before another takes it over.
-const defaultLeaseTTL = 15 * time.Second
-
 // Runner delivers the log to one sink, in one process at a time among all
 // that share the store: its live delivery, and a replay when one is asked
 // for.
@@ -85,9 +81,6 @@ type RunnerOptions struct {
 	// Node names this process in the sink's lease; unique among the
 	// processes sharing the store. Required.
 	Node string
-	// LeaseTTL is how long the sink stays stopped when the process running
-	// it dies, before another takes it over. Default 15s.
-	LeaseTTL time.Duration
 	// Logger gets the runner's changes of state. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -106,7 +99,7 @@ func NewRunner(store sluice.Store, s sluice.Sink, cfg Config, l Limits, opts Run
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Runner{cfg: cfg, limits: l, store: store, sink: s, filter: cfg.Filter.Log(), node: opts.Node, leaseTTL: cmpOr(opts.LeaseTTL, defaultLeaseTTL),
+	r := &Runner{cfg: cfg, limits: l, store: store, sink: s, filter: cfg.Filter.Log(), node: opts.Node, leaseTTL: cfg.LeaseTTL,
 		log: log.With("sink", cfg.Name), poke: make(chan struct{}, 1), state: StateStopped,
 		batchSizes: newHistogram(batchBounds...), latency: newHistogram(latencyBounds...)}
 	if cfg.Transform != "" {

@@ -23,13 +23,13 @@ func fast(name string) sink.Config {
 	return sink.Config{Name: name, Type: "mem",
 		Batch:   sink.Batch{MaxEvents: 10, MaxBytes: 1 << 20},
 		Retry:   sink.Retry{MaxAttempts: 3, MaxAge: time.Millisecond, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-		Breaker: sink.Breaker{Failures: 1000, OpenFor: 50 * time.Millisecond}}
+		Breaker: sink.Breaker{Failures: 1000, OpenFor: 50 * time.Millisecond}, LeaseTTL: time.Second}
 }
 
 // start runs a manager of the one sink until the test ends.
 func start(t *testing.T, s sluice.Store, dest sluice.Sink, cfg sink.Config, limits sink.Limits) *sink.Manager {
 	t.Helper()
-	r, err := sink.NewRunner(s, dest, cfg, limits, sink.RunnerOptions{Node: "node-1", LeaseTTL: time.Second})
+	r, err := sink.NewRunner(s, dest, cfg, limits, sink.RunnerOptions{Node: "node-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func config() sink.Config {
 	return sink.Config{Name: sinkName, Type: "conformance",
 		Batch:   sink.Batch{MaxEvents: 7},
 		Retry:   sink.Retry{MaxAttempts: 1000, MaxAge: time.Hour, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
-		Breaker: sink.Breaker{Failures: 3, OpenFor: 200 * time.Millisecond}}
+		Breaker: sink.Breaker{Failures: 3, OpenFor: 200 * time.Millisecond}, LeaseTTL: 2 * time.Second}
 }
 
 // start runs the harness's sink until the test ends.
@@ -64,7 +64,7 @@ func start(t *testing.T, h Harness) *running {
 	if err != nil {
 		t.Fatalf("open the sink: %v", err)
 	}
-	r, err := sink.NewRunner(store, s, config(), h.Destination.Limits(), sink.RunnerOptions{Node: "node-1", LeaseTTL: 2 * time.Second})
+	r, err := sink.NewRunner(store, s, config(), h.Destination.Limits(), sink.RunnerOptions{Node: "node-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
