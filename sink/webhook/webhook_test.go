@@ -413,3 +413,17 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkDrain is the sink's sustained delivery from the embedded log,
+// in batches of 1,000, to a local receiver that reads each body and checks
+// its signature (in this process: its CPU is counted too).
+func BenchmarkDrain(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if webhook.Verify([]string{secret1}, r.Header, body, time.Minute) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	sinktest.Drain(b, &webhook.Config{URL: srv.URL, Secret: secret1}, 100_000, sink.Batch{MaxEvents: 1000, MaxBytes: 4 << 20})
+}
