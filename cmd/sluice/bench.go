@@ -32,6 +32,7 @@ import (
 const benchUsage = `Usage: sluice bench [flags]
        sluice bench suite [--duration D] [--postgres URL] [--json]
        sluice bench subscribe [--spawn [--store URL] | --url URL --key KEY] [flags]
+       sluice bench sinks [--hang] [--rate R] [--duration D] [--drain N] [--json]
 
 Sends events to a running sluice (or any URL that takes POSTed JSON) and
 measures: requests/s and events/s accepted, latency p50/p90/p99/max, answers
@@ -116,6 +117,24 @@ return.
   --waits R          writes waited for per second (default 100)
   --json             print the result as JSON
 
+"sluice bench sinks" measures delivery to sinks: it starts receivers in
+this process (a webhook receiver and a file it tails) and a server (this
+binary, embedded store) with a webhook sink and a file sink to them, then
+ingests at a steady --rate and reports, per sink, the time from each
+event's commit to its arrival, beside the ingest requests' own latency;
+then, for each sink in turn, pauses it, fills the log with --drain events,
+resumes it and reports how fast it delivers them and the server's CPU
+seconds per million events.
+
+  --rate R, --batch N, --connections N, --duration D   the steady ingest
+                     (defaults 10000 events/s, 10, 16, 10s)
+  --drain N          events of each drain (default 200000)
+  --hang             also configure a webhook sink to a receiver that holds
+                     every request without answering: the other sinks'
+                     figures and the ingest's must not change
+  --data-dir DIR     where the temporary directories go
+  --json             print the result as JSON
+
 docs/benchmarks.md has the latest table and how it was made.
 `
 
@@ -133,6 +152,8 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 			return c.suite(ctx, args[1:])
 		case "subscribe":
 			return c.benchSubscribe(ctx, args[1:])
+		case "sinks":
+			return c.benchSinks(ctx, args[1:])
 		case bareHandlerMode:
 			return c.bare(ctx, args[1:])
 		}
@@ -375,6 +396,7 @@ type spawnOptions struct {
 	bare    bool   // the bare handler instead of sluice serve
 	store   string // a PostgreSQL URL; "": the embedded store
 	dataDir string // where the temporary directory goes; "": os.TempDir()
+	config  string // a configuration file's YAML; "": none
 }
 
 // spawned is a server that spawn started.
@@ -427,6 +449,14 @@ func spawn(ctx context.Context, opts spawnOptions) (*spawned, error) {
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}
 	if opts.bare {
 		args = []string{"bench", bareHandlerMode, "--listen", "127.0.0.1:0"}
+	}
+	if opts.config != "" {
+		path := filepath.Join(dir, "sluice.yaml")
+		if err := os.WriteFile(path, []byte(opts.config), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("spawn: %w", err)
+		}
+		args = append(args, "--config", path)
 	}
 	s.cmd = exec.Command(exe, args...)
 	for _, kv := range os.Environ() {

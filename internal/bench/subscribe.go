@@ -123,15 +123,11 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var (
-		wg                sync.WaitGroup
 		acked             = map[sluice.Position]time.Time{}
 		ackedMu           sync.Mutex
 		delivered, acks   []stamp
 		waited            []stamp // position written, wait returned
 		subErr, waitErr   error
-		ingested, errs    int
-		late              int
-		ingestLat         histogram
 		subDone, waitDone = make(chan struct{}), make(chan struct{})
 	)
 	// The subscriber follows until the ingest is over and it has caught up.
@@ -144,46 +140,14 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 		defer close(waitDone)
 		waited, res.WaitTimeouts, waitErr = writeAndWait(runCtx, c, name, cfg.Waits)
 	}()
-	ing := caller{cfg: cfg, client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Connections}}}
-	bodies := makeBodies(Config{Kind: KindPageView, Batch: cfg.Batch, EventBytes: cfg.EventBytes}, 1<<20)
-	interval := time.Duration(float64(time.Second) * float64(cfg.Batch) / cfg.Rate)
-	start := time.Now()
-	var next int64
-	var nextMu sync.Mutex
-	for range cfg.Connections {
-		wg.Go(func() {
-			for {
-				nextMu.Lock()
-				i := next
-				next++
-				nextMu.Unlock()
-				due := start.Add(time.Duration(i) * interval)
-				if err := sleepUntil(runCtx, due); err != nil {
-					return
-				}
-				wasLate := time.Since(due) > time.Millisecond
-				pos, at, err := ing.ingest(runCtx, bodies[i%int64(len(bodies))])
-				ackedMu.Lock()
-				if wasLate {
-					late++
-				}
-				if err != nil {
-					if runCtx.Err() == nil {
-						errs++
-					}
-				} else {
-					ingested += cfg.Batch
-					ingestLat.record(at.Sub(due))
-					for p := pos - sluice.Position(cfg.Batch) + 1; p <= pos; p++ {
-						acked[p] = at
-					}
-				}
-				ackedMu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	ing := newIngestCaller(cfg)
+	run := steady(runCtx, ing, cfg, func(pos sluice.Position, at time.Time) {
+		ackedMu.Lock()
+		defer ackedMu.Unlock()
+		for p := pos - sluice.Position(cfg.Batch) + 1; p <= pos; p++ {
+			acked[p] = at
+		}
+	})
 	<-waitDone
 	st, err := c.GetSubscription(ctx, name)
 	if err != nil {
@@ -195,8 +159,8 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 		return res, fmt.Errorf("bench: %w", err)
 	}
 
-	res.Events, res.IngestErrors, res.Late = ingested, errs, late
-	res.EventsPerSec = float64(ingested) / elapsed.Seconds()
+	res.Events, res.IngestErrors, res.Late = run.ingested, run.errs, run.late
+	res.EventsPerSec = float64(run.ingested) / run.elapsed.Seconds()
 	var delivery, wait histogram
 	for _, d := range delivered {
 		at, ok := acked[d.pos]
@@ -219,7 +183,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 		res.Waits++
 		wait.record(max(w.at.Sub(acks[i].at), 0))
 	}
-	res.Delivery, res.Wait, res.Ingest = delivery.latency(), wait.latency(), ingestLat.latency()
+	res.Delivery, res.Wait, res.Ingest = delivery.latency(), wait.latency(), run.latency.latency()
 	return res, nil
 }
 
@@ -287,6 +251,68 @@ func writeAndWait(ctx context.Context, c *client.Client, name string, perSecond 
 			waited = append(waited, stamp{res.Position, time.Now()})
 		}
 	}
+}
+
+// steadyRun is what steady measured.
+type steadyRun struct {
+	ingested, errs, late int
+	latency              histogram
+	elapsed              time.Duration
+}
+
+// newIngestCaller returns the caller of the ingest connections.
+func newIngestCaller(cfg SubscribeConfig) *caller {
+	return &caller{cfg: cfg, client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Connections}}}
+}
+
+// steady ingests cfg.Rate events a second, durable, in requests of
+// cfg.Batch, over cfg.Connections, until ctx ends: open loop, each request
+// due at its time and its latency counted from then. It calls acked with
+// the highest position of each request answered, and when.
+func steady(ctx context.Context, in *caller, cfg SubscribeConfig, acked func(last sluice.Position, at time.Time)) steadyRun {
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		run    steadyRun
+		next   int64
+		bodies = makeBodies(Config{Kind: KindPageView, Batch: cfg.Batch, EventBytes: cfg.EventBytes}, 1<<20)
+	)
+	interval := time.Duration(float64(time.Second) * float64(cfg.Batch) / cfg.Rate)
+	start := time.Now()
+	for range cfg.Connections {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				due := start.Add(time.Duration(i) * interval)
+				if err := sleepUntil(ctx, due); err != nil {
+					return
+				}
+				wasLate := time.Since(due) > time.Millisecond
+				pos, at, err := in.ingest(ctx, bodies[i%int64(len(bodies))])
+				if err == nil {
+					acked(pos, at)
+				}
+				mu.Lock()
+				if wasLate {
+					run.late++
+				}
+				switch {
+				case err == nil:
+					run.ingested += cfg.Batch
+					run.latency.record(at.Sub(due))
+				case ctx.Err() == nil:
+					run.errs++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	run.elapsed = time.Since(start)
+	return run
 }
 
 // caller sends the generator's own requests: the durable ingest, and the
