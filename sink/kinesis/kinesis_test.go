@@ -159,6 +159,19 @@ func TestSink_Deliver(t *testing.T) {
 		}
 	})
 
+	t.Run("EmptyBody", func(t *testing.T) {
+		t.Parallel()
+		d := newDestination(t, 1)
+		records := newRecords(2, "s")
+		records[0].Body = nil // a transform's empty output
+		if err := open(t, d.config()).Deliver(context.Background(), records); err != nil {
+			t.Fatalf("deliver: %v", err)
+		}
+		if got := d.records(t); len(got) != 2 || len(got[0].data) != 0 {
+			t.Errorf("stored %d records, want an empty one and the event", len(got))
+		}
+	})
+
 	t.Run("PartitionKeyFromAField", func(t *testing.T) {
 		t.Parallel()
 		d := newDestination(t, 2)

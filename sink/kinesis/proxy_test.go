@@ -241,11 +241,15 @@ func (p *faultProxy) putRecords(body []byte) (forward []byte, fail map[int]strin
 	if len(p.refused) == 0 && len(p.flaky) == 0 && !changed {
 		return body, fail, false, nil // nothing to look for in the records
 	}
+	ids := make([]string, len(records))
+	for i, raw := range records {
+		if ids[i] = recordEventID(raw); p.refused[ids[i]] {
+			return nil, nil, true, nil
+		}
+	}
 	kept := make([]json.RawMessage, 0, len(records))
 	for i, raw := range records {
-		id := recordEventID(raw)
-		refuse = refuse || p.refused[id]
-		if f := p.flaky[id]; f != nil && f.times > 0 {
+		if f := p.flaky[ids[i]]; f != nil && f.times > 0 {
 			f.times--
 			fail[i] = f.code
 			continue
@@ -253,11 +257,11 @@ func (p *faultProxy) putRecords(body []byte) (forward []byte, fail map[int]strin
 		kept = append(kept, raw)
 	}
 	if len(kept) == 0 {
-		return nil, fail, refuse, nil
+		return nil, fail, false, nil
 	}
 	req["Records"], _ = json.Marshal(kept)
 	forward, err = json.Marshal(req)
-	return forward, fail, refuse, err
+	return forward, fail, false, err
 }
 
 // recordEventID returns the id of the event that a PutRecords entry's
