@@ -6,13 +6,16 @@ FUZZTIME ?= 10s
 BENCHTIME ?= 3s
 BENCH_DURATION ?= 10s
 
-.PHONY: help test lint bench bench-store fuzz
+.PHONY: help test lint peers bench bench-store fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 test: lint ## run every test under the race detector (PostgreSQL from SLUICE_TEST_POSTGRES)
 	go test -race -count=1 ./...
+
+peers: ## install the protocol peers the tests start from npm (kinesalite) into internal/testutil/npmpeers, from its lock file
+	cd internal/testutil/npmpeers && npm ci --ignore-scripts --no-audit --no-fund
 
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

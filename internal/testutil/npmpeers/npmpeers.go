@@ -1,0 +1,111 @@
+// Package npmpeers starts the protocol peers that tests talk to and that
+// npm installs: package.json in this folder lists them (kinesalite for the
+// Kinesis sink), and `npm ci` here (as .ci/run does) puts them in
+// node_modules. npm runs no install scripts on these machines, which the
+// peers do without (kinesalite keeps its streams in memory).
+package npmpeers
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ErrNotInstalled: node, or the peer's package, is not installed.
+var ErrNotInstalled = errors.New("not installed")
+
+// Peer is a running peer.
+type Peer struct {
+	// Addr is the host:port it listens on.
+	Addr   string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	log    strings.Builder
+}
+
+// Start runs the executable that an npm package of this folder installs
+// under the name bin, with args, each "{port}" in them replaced by a free
+// port, and waits until that port takes connections. The error wraps
+// ErrNotInstalled when node or the package is missing.
+func Start(bin string, args ...string) (*Peer, error) {
+	if _, err := exec.LookPath("node"); err != nil {
+		return nil, fmt.Errorf("node: %w", ErrNotInstalled)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(file), "node_modules", ".bin", bin)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%s (make peers installs it in %s): %w", bin, filepath.Dir(file), ErrNotInstalled)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	argv := make([]string, len(args))
+	for i, a := range args {
+		argv[i] = strings.ReplaceAll(a, "{port}", strconv.Itoa(port))
+	}
+	p := &Peer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
+	p.cmd = exec.Command(path, argv...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+	p.cmd.SysProcAttr = dieWithParent()
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", p.Addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return p, nil
+		}
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("%s exited before listening on %s: %s", bin, p.Addr, p.log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("%s: not listening on %s within 30s", bin, p.Addr)
+		}
+	}
+}
+
+// Stop kills the peer and waits until it has exited.
+func (p *Peer) Stop() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// Skip skips tb when err, from Start, says that the peer is not installed
+// (or fails it when CI is set: CI must never pass by skipping), and fails
+// it on any other error.
+func Skip(tb testing.TB, err error) {
+	tb.Helper()
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotInstalled) && os.Getenv("CI") == "":
+		tb.Skipf("skipping: %v", err)
+	default:
+		tb.Fatalf("test peer: %v", err)
+	}
+}
+
+// freePort returns a TCP port of the loopback interface that nothing
+// listens on.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
