@@ -11,10 +11,12 @@ BENCH_DURATION ?= 10s
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: lint ## run every test under the race detector (PostgreSQL from SLUICE_TEST_POSTGRES)
+test: lint peers ## run every test under the race detector (PostgreSQL from SLUICE_TEST_POSTGRES)
 	go test -race -count=1 ./...
 
-peers: ## install the protocol peers the tests start from npm (kinesalite) into internal/testutil/npmpeers, from its lock file
+peers: internal/testutil/npmpeers/node_modules/.package-lock.json ## install the protocol peers the tests start from npm (kinesalite) into internal/testutil/npmpeers, from its lock file
+
+internal/testutil/npmpeers/node_modules/.package-lock.json: internal/testutil/npmpeers/package-lock.json
 	cd internal/testutil/npmpeers && npm ci --ignore-scripts --no-audit --no-fund
 
 lint: ## gofmt, go vet and staticcheck

@@ -14,12 +14,14 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sink/kinesis"
 	"github.com/sluicehq/sluice/sink/webhook"
 )
 
 // sinkTypes are the destinations a sinks: entry may name as its type, each
 // with a new, empty configuration of its own.
 var sinkTypes = map[string]func() sink.Destination{
+	"kinesis": func() sink.Destination { return new(kinesis.Config) },
 	"webhook": func() sink.Destination { return new(webhook.Config) },
 }
 

@@ -289,3 +289,7 @@ func TestHarness(t *testing.T) {
 		t.Errorf("received %d records, want 11 (all but the refused one): %v", len(got), got)
 	}
 }
+
+func TestConformance(t *testing.T) {
+	sinktest.Run(t, newHarness, sinktest.Features{})
+}

@@ -77,10 +77,11 @@ func (p *faultProxy) Answer(status int, code string) {
 
 // Refuse makes every request that holds a record of these ids fail with
 // a ValidationException, as Kinesis refuses a request with a record it
-// cannot take.
+// cannot take; the ids replace those refused before.
 func (p *faultProxy) Refuse(ids []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	clear(p.refused) // the refused set is replaced; none: every record is taken
 	for _, id := range ids {
 		p.refused[id] = true
 	}
