@@ -63,11 +63,14 @@ func appendLines(b []byte, records []sluice.SinkRecord) []byte {
 	for _, r := range records {
 		start := len(b)
 		b = append(b, r.Body...)
-		if bytes.ContainsAny(r.Body, "\r\n") {
-			for i := start; i < len(b); i++ {
-				if b[i] == '\n' || b[i] == '\r' {
-					b[i] = ' '
+		for _, c := range [...]byte{'\n', '\r'} {
+			for i := start; ; {
+				j := bytes.IndexByte(b[i:], c)
+				if j < 0 {
+					break
 				}
+				b[i+j] = ' '
+				i += j + 1
 			}
 		}
 		b = append(b, '\n')

@@ -5,11 +5,17 @@ import (
 	"fmt"
 	"testing"
 
+	gonats "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice"
 )
 
-// BenchmarkSink_Deliver: batches of 1,000 records (~230 bytes each) to a
-// stream on the machine's server, each record a new event id.
+// BenchmarkSink_Deliver: batches of 1,000 records (~175 bytes each) to a
+// stream on the machine's server, each record a new event id; against
+// the same messages published with nats.go alone, awaiting every ack
+// with PublishAsyncComplete (the baseline: what the sink's window and
+// per-record outcomes cost).
 func BenchmarkSink_Deliver(b *testing.B) {
 	url := systemURL(b)
 	for _, bb := range []struct {
@@ -20,27 +26,54 @@ func BenchmarkSink_Deliver(b *testing.B) {
 		{jetstream.FileStorage, 1024},
 		{jetstream.MemoryStorage, 256},
 	} {
-		b.Run(fmt.Sprintf("%s/max_pending=%d", bb.storage, bb.maxPending), func(b *testing.B) {
+		name := fmt.Sprintf("%s/max_pending=%d", bb.storage, bb.maxPending)
+		b.Run(name, func(b *testing.B) {
 			ts := newTestStream(b, url, jetstream.StreamConfig{Storage: bb.storage})
 			s := open(b, &Config{URL: url, Subject: ts.prefix + ".{stream}", MaxPending: bb.maxPending})
 			connected(b, s)
-			recs := records("bench", 1000)
-			var bytes int64
-			for _, r := range recs {
-				bytes += int64(len(r.Body))
+			benchmark(b, func(recs []sluice.SinkRecord) error { return s.Deliver(context.Background(), recs) })
+		})
+		b.Run("baseline-nats.go/"+name, func(b *testing.B) {
+			ts := newTestStream(b, url, jetstream.StreamConfig{Storage: bb.storage})
+			s := open(b, &Config{URL: url, Subject: ts.prefix + ".{stream}"}) // for its messages
+			nc, err := gonats.Connect(url)
+			if err != nil {
+				b.Fatal(err)
 			}
-			b.SetBytes(bytes)
-			ctx := context.Background()
-			b.ResetTimer()
-			for i := range b.N {
-				for j := range recs {
-					recs[j].Event.ID = fmt.Sprintf("bench-%d-%d", i, j)
-				}
-				if err := s.Deliver(ctx, recs); err != nil {
-					b.Fatal(err)
-				}
+			defer nc.Close()
+			js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(bb.maxPending))
+			if err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "events/s")
+			benchmark(b, func(recs []sluice.SinkRecord) error {
+				for i := range recs {
+					if _, err := js.PublishMsgAsync(s.message(&recs[i])); err != nil {
+						return err
+					}
+				}
+				<-js.PublishAsyncComplete()
+				return nil
+			})
 		})
 	}
+}
+
+// benchmark calls deliver with batches of 1,000 records of new ids, and
+// reports events/s.
+func benchmark(b *testing.B, deliver func([]sluice.SinkRecord) error) {
+	recs := records("bench", 1000)
+	var bytes int64
+	for _, r := range recs {
+		bytes += int64(len(r.Body))
+	}
+	b.SetBytes(bytes)
+	for i := 0; b.Loop(); i++ {
+		for j := range recs {
+			recs[j].Event.ID = fmt.Sprintf("bench-%d-%d", i, j)
+		}
+		if err := deliver(recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "events/s")
 }
