@@ -168,8 +168,10 @@ func (c *Config) Limits() sink.Limits {
 	return sink.Limits{Default: sink.Batch{MaxEvents: 1000, MaxBytes: 8 << 20}}
 }
 
-// Open connects to the servers in the background: a server that is down
-// is retried for as long as the sink runs, and deliveries fail meanwhile.
+// Open connects to the servers: a first attempt that fails (at once when
+// refused, within 2s when an address does not answer) leaves connecting
+// to the background, for as long as the sink runs, and deliveries fail
+// meanwhile. It fails for an unreadable credentials or TLS file.
 func (c *Config) Open(_ context.Context, env sink.Env) (sluice.Sink, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err

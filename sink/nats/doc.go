@@ -34,8 +34,11 @@
 // The runner owns retries: nats.go retries nothing here (no retry on "no
 // responders", nothing buffered while disconnected, so a delivery then
 // fails at once); it only reconnects, for ever, in the background. Open
-// returns at once when the server is down: connecting is tried again
-// until it succeeds.
+// does not wait for the server: when its first attempt fails (at once
+// when connections are refused, after at most 2s for an address that
+// does not answer, per server), connecting goes on in the background.
+// Open fails only for what no server can fix: an unreadable creds_file
+// or TLS file.
 //
 // # Failures
 //
