@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -20,7 +19,7 @@ import (
 // restart, and every acknowledged event is in the log.
 func TestDiskFull(t *testing.T) {
 	r := report(t, "diskfull/sqlite")
-	dir := mountTmpfs(t, "48m")
+	dir := testutil.MountTmpfs(t, "48m")
 	data := filepath.Join(dir, "data")
 	s := startServer(t, nil, "--data", data)
 
@@ -111,27 +110,6 @@ func TestDiskFull(t *testing.T) {
 	r.add(t, "acked", v.acked)
 	r.add(t, "missing", v.missing+v2.missing)
 	r.add(t, "duplicates", v.duplicates+v2.duplicates)
-}
-
-// mountTmpfs mounts a tmpfs of size on a temporary directory, unmounted
-// when the test ends. Without the right to mount, the test is skipped, or
-// fails under CI.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mount a tmpfs: %v: %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs (%v: %s): skipping the disk-full test", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
 }
 
 // writeFiller writes a file of n bytes (less when the disk fills first).

@@ -27,7 +27,8 @@ type Harness struct {
 	// Refuse makes the destination refuse for good, from now on, the
 	// records of these event ids: a permanent failure of those records
 	// (Features.RecordRefusals) or of the batches that hold them. Refuse
-	// with no ids takes every record again.
+	// with no ids takes every record again. Nil for destinations that
+	// cannot refuse a record (a file).
 	Refuse func(t testing.TB, ids []string)
 	// Flaky, when set, makes the destination fail each record of these
 	// event ids, retryably, the next times times it gets it, while it

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -66,4 +67,26 @@ func Eventually(tb testing.TB, timeout time.Duration, cond func() bool, msg stri
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// MountTmpfs mounts a tmpfs of size (as mount takes it: "48m") on a
+// temporary directory, unmounted when the test ends, for tests of a full
+// disk. Without the right to mount, the test is skipped, or fails under
+// CI.
+func MountTmpfs(tb testing.TB, size string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("mount a tmpfs: %v: %s", err, out)
+		}
+		tb.Skipf("cannot mount a tmpfs (%v: %s): skipping the disk-full test", err, out)
+	}
+	tb.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			tb.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }
