@@ -183,7 +183,8 @@ func (r *Receivers) Config() string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "sinks:\n")
 	fmt.Fprintf(&b, "  - {name: %s, type: webhook, url: %q, batch: {max_events: 1000, max_bytes: 4194304}}\n", HookSink, r.url)
-	fmt.Fprintf(&b, "  - {name: %s, type: file, path: %q, batch: {max_events: 1000, max_bytes: 4194304}}\n", FileSink, r.file)
+	// The file is tailed by name: it must never be rotated away.
+	fmt.Fprintf(&b, "  - {name: %s, type: file, path: %q, max_bytes: %d, batch: {max_events: 1000, max_bytes: 4194304}}\n", FileSink, r.file, int64(1)<<50)
 	if r.hang != "" {
 		fmt.Fprintf(&b, "  - {name: %s, type: webhook, url: %q, timeout: 60s}\n", HungSink, r.hang)
 	}
