@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // BenchmarkSink_Deliver: batches of 1,000 records (~125 bytes each) to a
@@ -48,4 +51,10 @@ func BenchmarkSink_Deliver(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkDrain is the sink's sustained delivery from the embedded log
+// (sinktest.Drain), fsync'd, in the default batches of 1,000.
+func BenchmarkDrain(b *testing.B) {
+	sinktest.Drain(b, &Config{Path: filepath.Join(b.TempDir(), "out.ndjson")}, 100_000, sink.Batch{})
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // BenchmarkSink_Deliver puts batches of 500 records (events of about 400
@@ -29,4 +32,13 @@ func BenchmarkSink_Deliver(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(records))/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkDrain is the sink's sustained delivery from the embedded log
+// (sinktest.Drain) into a stream of four shards in kinesalite, in the
+// default batches of 500: kinesalite's pace.
+func BenchmarkDrain(b *testing.B) {
+	c := newDestination(b, 4).config()
+	c.Endpoint = kinesaliteURL(b)
+	sinktest.Drain(b, c, 20_000, sink.Batch{})
 }

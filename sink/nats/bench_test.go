@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // BenchmarkSink_Deliver: batches of 1,000 records (~175 bytes each) to a
@@ -76,4 +78,13 @@ func benchmark(b *testing.B, deliver func([]sluice.SinkRecord) error) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkDrain is the sink's sustained delivery from the embedded log
+// (sinktest.Drain) to a file-backed stream on the machine's server, in
+// the default batches.
+func BenchmarkDrain(b *testing.B) {
+	url := systemURL(b)
+	ts := newTestStream(b, url, jetstream.StreamConfig{Storage: jetstream.FileStorage})
+	sinktest.Drain(b, &Config{URL: url, Subject: ts.prefix + ".{stream}"}, 100_000, sink.Batch{})
 }
