@@ -128,7 +128,7 @@ func (s *Server) replaySink(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, s.sinkProblem(err))
 		return
 	}
-	s.log.Info("sink replay", "sink", st.Name, "after", st.Replay.After, "through", st.Replay.Through)
+	s.log.Info("sink replay", "sink", st.Name, "from_position", rr.FromPosition, "from_time", rr.FromTime)
 	writeJSON(w, http.StatusAccepted, st)
 }
 

@@ -251,7 +251,9 @@ type ReplayRequest struct {
 
 // Replay delivers the sink's events again from the request's start up to
 // its checkpoint now, on a cursor of its own beside live delivery (which
-// goes on). A replay asked for while another runs replaces it.
+// goes on). A replay asked for while another runs replaces it. The state
+// returned has the replay as Replay, or as LastReplay when it is already
+// over.
 func (m *Manager) Replay(ctx context.Context, name string, req ReplayRequest) (State, error) {
 	if _, err := m.runner(name); err != nil {
 		return State{}, err
@@ -288,10 +290,19 @@ func (m *Manager) Replay(ctx context.Context, name string, req ReplayRequest) (S
 		}
 	}
 	replay := &sluice.SinkReplay{ID: newReplayID(), After: after, Through: through, RequestedAt: time.Now().UTC()}
-	return m.change(ctx, name, func(c *sluice.SinkControl) bool {
+	st, err := m.change(ctx, name, func(c *sluice.SinkControl) bool {
 		c.Replay = replay
 		return true
 	})
+	if err != nil {
+		return st, err
+	}
+	// A short replay may be over before the state is read: it is then the
+	// last replay. The answer names it either way.
+	if st.Replay == nil && (st.LastReplay == nil || st.LastReplay.ID != replay.ID) {
+		st.Replay = &ReplayProgress{ID: replay.ID, After: after, Through: through, RequestedAt: replay.RequestedAt}
+	}
+	return st, nil
 }
 
 // newReplayID returns a random id for a replay.
