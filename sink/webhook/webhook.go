@@ -195,26 +195,11 @@ func outcome(resp *http.Response, excerpt []byte) error {
 	case code == http.StatusGone:
 		return fmt.Errorf("%w: %w", sluice.ErrSinkDisabled, err)
 	case code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout:
-		return sluice.RetryAfter(err, retryAfter(resp.Header.Get("Retry-After")))
+		return sluice.RetryAfter(err, sink.ParseRetryAfter(resp.Header.Get("Retry-After")))
 	case code >= 300 && code < 400:
 		return sluice.Permanent(fmt.Errorf("%w: redirected to %q; point the sink's url there", err, resp.Header.Get("Location")))
 	}
 	return sluice.Permanent(err)
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date; 0 when
-// there is none or it cannot be read.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
 }
 
 // Close releases the idle connections.
