@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -121,20 +120,7 @@ func (c *Config) Open(_ context.Context, env sink.Env) (sluice.Sink, error) {
 		key, _ := decodeSecret(secret) // validated
 		s.keys = append(s.keys, key)
 	}
-	s.client = &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   4, // live, a replay and a redrive at once
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   5 * time.Second,
-			ResponseHeaderTimeout: s.timeout,
-		},
-		// A redirect is not followed: the body would be re-sent to a URL
-		// nobody configured. The answer says where to point the sink.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	s.client = sink.HTTPClient(s.timeout, nil)
 	return s, nil
 }
 
