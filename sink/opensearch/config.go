@@ -55,6 +55,11 @@ const (
 	maxBytes  = 64 << 20
 )
 
+// bulkPath is where a batch goes below the URL. filter_path cuts the
+// answer to each item's status and error (about 25 bytes an item instead
+// of 200, in the order of the request): less to send and to parse.
+const bulkPath = "/_bulk?filter_path=items.*.status,items.*.error"
+
 var _ sink.Destination = (*Config)(nil)
 
 // withDefaults returns the configuration with its zero fields at their
@@ -125,7 +130,7 @@ func (c *Config) Open(_ context.Context, env sink.Env) (sluice.Sink, error) {
 		return nil, fmt.Errorf("opensearch sink %q: %w", env.Name, err)
 	}
 	s := &Sink{
-		url:     strings.TrimSuffix(d.URL, "/") + "/_bulk",
+		url:     strings.TrimSuffix(d.URL, "/") + bulkPath,
 		index:   index,
 		timeout: d.Timeout,
 		header:  http.Header{"Content-Type": {"application/x-ndjson"}},

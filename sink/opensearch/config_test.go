@@ -67,7 +67,7 @@ func TestConfig_Limits(t *testing.T) {
 func TestConfig_Open(t *testing.T) {
 	t.Parallel()
 	s := open(t, &Config{URL: "http://127.0.0.1:9200/prefix/"})
-	if s.url != "http://127.0.0.1:9200/prefix/_bulk" || s.timeout != defaultTimeout {
+	if s.url != "http://127.0.0.1:9200/prefix/_bulk?filter_path=items.*.status,items.*.error" || s.timeout != defaultTimeout {
 		t.Errorf("url %s, timeout %s", s.url, s.timeout)
 	}
 	if _, err := (&Config{}).Open(context.Background(), sink.Env{Name: "x"}); err == nil || !strings.Contains(err.Error(), "url: required") {

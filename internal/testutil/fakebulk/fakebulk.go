@@ -6,15 +6,17 @@
 // own status and error (201 created, 200 updated, 400 for a document that
 // does not parse or an invalid index name, 409 for a create of an existing
 // id), documents stored by index and id so that indexing an id again
-// replaces its document; the whole request refused with 400 when its
+// replaces its document, and the answer filtered by filter_path (dotted
+// paths of names and * wildcards, arrays looked through, as OpenSearch
+// filters); the whole request refused with 400 when its
 // framing is wrong, 406 for another content type, 401 without the
 // configured credentials. Tests make it fail: whole requests with any
 // status and Retry-After, chosen documents refused for good (a mapping
 // error) or failed a number of times (429 or 5xx items).
 //
 // What it does not do: mappings (any JSON object is taken), update
-// actions, routing, refresh and the query parameters of _bulk, ingest
-// pipelines, anything but _bulk.
+// actions, routing, refresh and the other query parameters of _bulk,
+// filter_path's ** and exclusions, ingest pipelines, anything but _bulk.
 package fakebulk
 
 import (
@@ -187,20 +189,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client went away
 	}
-	actions, err := parseBody(body, defaultIndex)
+	actions, refusal := parseBody(body, defaultIndex)
+	if refusal != "" {
+		writeError(w, http.StatusBadRequest, "illegal_argument_exception", refusal)
+		return
+	}
+	filter, err := parseFilterPath(r.URL.Query().Get("filter_path"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "illegal_argument_exception", err.Error())
 		return
 	}
-	resp := response{Items: make([]map[string]*item, len(actions))}
+	items := make([]any, len(actions))
+	errors := false
 	s.mu.Lock()
 	for i, a := range actions {
 		it := s.apply(a)
-		resp.Errors = resp.Errors || it.Error != nil
-		resp.Items[i] = map[string]*item{a.kind: it}
+		errors = errors || it.Error != nil
+		items[i] = map[string]any{a.kind: it.value()}
 	}
 	s.mu.Unlock()
-	resp.Took = 1
+	var resp any = map[string]any{"took": 1, "errors": errors, "items": items}
+	if filter != nil {
+		if resp = filter.apply(resp); resp == nil {
+			resp = map[string]any{}
+		}
+	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	_ = json.NewEncoder(w).Encode(resp)
 }
@@ -221,13 +234,14 @@ type action struct {
 }
 
 // parseBody splits a request body into its actions, as OpenSearch's
-// BulkRequestParser does: an error refuses the whole request.
-func parseBody(body []byte, defaultIndex string) ([]action, error) {
+// BulkRequestParser does, or OpenSearch's reason for refusing the whole
+// request.
+func parseBody(body []byte, defaultIndex string) ([]action, string) {
 	if len(body) == 0 {
-		return nil, fmt.Errorf("request body is required")
+		return nil, "request body is required"
 	}
 	if body[len(body)-1] != '\n' {
-		return nil, fmt.Errorf("The bulk request must be terminated by a newline [\\n]")
+		return nil, "The bulk request must be terminated by a newline [\\n]"
 	}
 	lines := bytes.Split(body[:len(body)-1], []byte{'\n'})
 	var actions []action
@@ -237,10 +251,10 @@ func parseBody(body []byte, defaultIndex string) ([]action, error) {
 			ID    *string `json:"_id"`
 		}
 		if err := json.Unmarshal(lines[n], &meta); err != nil || meta == nil {
-			return nil, fmt.Errorf("Malformed action/metadata line [%d], expected START_OBJECT", n+1)
+			return nil, fmt.Sprintf("Malformed action/metadata line [%d], expected START_OBJECT", n+1)
 		}
 		if len(meta) != 1 {
-			return nil, fmt.Errorf("Malformed action/metadata line [%d], expected one action, found %d", n+1, len(meta))
+			return nil, fmt.Sprintf("Malformed action/metadata line [%d], expected one action, found %d", n+1, len(meta))
 		}
 		var a action
 		for kind, m := range meta {
@@ -255,40 +269,33 @@ func parseBody(body []byte, defaultIndex string) ([]action, error) {
 		switch a.kind {
 		case "index", "create", "delete":
 		case "update":
-			return nil, fmt.Errorf("fakebulk: update actions are not implemented")
+			return nil, "fakebulk: update actions are not implemented"
 		default:
-			return nil, fmt.Errorf("Malformed action/metadata line [%d], expected field [create], [delete], [index] or [update] but found [%s]", n+1, a.kind)
+			return nil, fmt.Sprintf("Malformed action/metadata line [%d], expected field [create], [delete], [index] or [update] but found [%s]", n+1, a.kind)
 		}
 		if a.index == "" {
 			a.index = defaultIndex
 		}
 		if a.index == "" {
-			return nil, fmt.Errorf("Validation Failed: 1: index is missing;")
+			return nil, "Validation Failed: 1: index is missing;"
 		}
 		if len(a.id) > 512 {
-			return nil, fmt.Errorf("Validation Failed: 1: id [%s] is too long, must be no longer than 512 bytes but was: %d;", a.id, len(a.id))
+			return nil, fmt.Sprintf("Validation Failed: 1: id [%s] is too long, must be no longer than 512 bytes but was: %d;", a.id, len(a.id))
 		}
 		if a.kind == "delete" {
 			if a.id == "" {
-				return nil, fmt.Errorf("Validation Failed: 1: id is missing;")
+				return nil, "Validation Failed: 1: id is missing;"
 			}
 		} else {
 			n++
 			if n == len(lines) {
-				return nil, fmt.Errorf("The bulk request must be terminated by a newline [\\n]")
+				return nil, "The bulk request must be terminated by a newline [\\n]"
 			}
 			a.source = lines[n]
 		}
 		actions = append(actions, a)
 	}
-	return actions, nil
-}
-
-// response is a _bulk answer.
-type response struct {
-	Took   int                `json:"took"`
-	Errors bool               `json:"errors"`
-	Items  []map[string]*item `json:"items"`
+	return actions, ""
 }
 
 // item is one action's outcome.
@@ -304,6 +311,27 @@ type item struct {
 	Error       *errorBody `json:"error,omitempty"`
 }
 
+// value is the item as generic JSON, for filter_path.
+func (it *item) value() map[string]any {
+	v := map[string]any{"_index": it.Index, "_id": it.ID, "status": it.Status}
+	if it.Version != 0 {
+		v["_version"] = it.Version
+	}
+	if it.Result != "" {
+		v["result"] = it.Result
+	}
+	if it.Shards != nil {
+		v["_shards"] = map[string]any{"total": it.Shards.Total, "successful": it.Shards.Successful, "failed": it.Shards.Failed}
+	}
+	if it.SeqNo != 0 {
+		v["_seq_no"], v["_primary_term"] = it.SeqNo, it.PrimaryTerm
+	}
+	if it.Error != nil {
+		v["error"] = it.Error.value()
+	}
+	return v
+}
+
 type shards struct {
 	Total      int `json:"total"`
 	Successful int `json:"successful"`
@@ -316,6 +344,18 @@ type errorBody struct {
 	Reason   string     `json:"reason"`
 	Index    string     `json:"index,omitempty"`
 	CausedBy *errorBody `json:"caused_by,omitempty"`
+}
+
+// value is the error as generic JSON, for filter_path.
+func (e *errorBody) value() map[string]any {
+	v := map[string]any{"type": e.Type, "reason": e.Reason}
+	if e.Index != "" {
+		v["index"] = e.Index
+	}
+	if e.CausedBy != nil {
+		v["caused_by"] = e.CausedBy.value()
+	}
+	return v
 }
 
 // apply carries out one action; s.mu is held.
