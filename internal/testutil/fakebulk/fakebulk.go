@@ -205,17 +205,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i, a := range actions {
 		it := s.apply(a)
 		errors = errors || it.Error != nil
-		items[i] = map[string]any{a.kind: it.value()}
+		items[i] = object{{a.kind, it.value()}}
 	}
 	s.mu.Unlock()
-	var resp any = map[string]any{"took": 1, "errors": errors, "items": items}
+	var resp any = object{{"took", 1}, {"errors", errors}, {"items", items}}
 	if filter != nil {
 		if resp = filter.apply(resp); resp == nil {
-			resp = map[string]any{}
+			resp = object{}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	_ = json.NewEncoder(w).Encode(resp)
+	_, _ = w.Write(append(appendJSON(nil, resp), '\n'))
 }
 
 // bulkPath reads /_bulk or /{index}/_bulk.
@@ -300,42 +300,27 @@ func parseBody(body []byte, defaultIndex string) ([]action, string) {
 
 // item is one action's outcome.
 type item struct {
-	Index       string     `json:"_index"`
-	ID          string     `json:"_id"`
-	Version     int64      `json:"_version,omitempty"`
-	Result      string     `json:"result,omitempty"`
-	Shards      *shards    `json:"_shards,omitempty"`
-	SeqNo       int64      `json:"_seq_no,omitempty"`
-	PrimaryTerm int64      `json:"_primary_term,omitempty"`
-	Status      int        `json:"status"`
-	Error       *errorBody `json:"error,omitempty"`
+	Index, ID          string
+	Version            int64
+	Result             string // "" for a failure
+	SeqNo, PrimaryTerm int64
+	Status             int
+	Error              *errorBody
 }
 
-// value is the item as generic JSON, for filter_path.
-func (it *item) value() map[string]any {
-	v := map[string]any{"_index": it.Index, "_id": it.ID, "status": it.Status}
-	if it.Version != 0 {
-		v["_version"] = it.Version
-	}
+// value is the item as OpenSearch writes it, its members in its order.
+func (it *item) value() object {
+	v := object{{"_index", it.Index}, {"_id", it.ID}}
 	if it.Result != "" {
-		v["result"] = it.Result
+		v = append(v, member{"_version", it.Version}, member{"result", it.Result},
+			member{"_shards", object{{"total", 2}, {"successful", 1}, {"failed", 0}}},
+			member{"_seq_no", it.SeqNo}, member{"_primary_term", it.PrimaryTerm})
 	}
-	if it.Shards != nil {
-		v["_shards"] = map[string]any{"total": it.Shards.Total, "successful": it.Shards.Successful, "failed": it.Shards.Failed}
-	}
-	if it.SeqNo != 0 {
-		v["_seq_no"], v["_primary_term"] = it.SeqNo, it.PrimaryTerm
-	}
+	v = append(v, member{"status", it.Status})
 	if it.Error != nil {
-		v["error"] = it.Error.value()
+		v = append(v, member{"error", it.Error.value()})
 	}
 	return v
-}
-
-type shards struct {
-	Total      int `json:"total"`
-	Successful int `json:"successful"`
-	Failed     int `json:"failed"`
 }
 
 // errorBody is OpenSearch's error object.
@@ -346,14 +331,14 @@ type errorBody struct {
 	CausedBy *errorBody `json:"caused_by,omitempty"`
 }
 
-// value is the error as generic JSON, for filter_path.
-func (e *errorBody) value() map[string]any {
-	v := map[string]any{"type": e.Type, "reason": e.Reason}
+// value is the error as OpenSearch writes it.
+func (e *errorBody) value() object {
+	v := object{{"type", e.Type}, {"reason", e.Reason}}
 	if e.Index != "" {
-		v["index"] = e.Index
+		v = append(v, member{"index", e.Index})
 	}
 	if e.CausedBy != nil {
-		v["caused_by"] = e.CausedBy.value()
+		v = append(v, member{"caused_by", e.CausedBy.value()})
 	}
 	return v
 }
@@ -396,7 +381,7 @@ func (s *Server) apply(a action) *item {
 	}
 	d, exists := docs[a.id]
 	s.seqNo++
-	it.SeqNo, it.PrimaryTerm, it.Shards = s.seqNo, 1, &shards{Total: 2, Successful: 1}
+	it.SeqNo, it.PrimaryTerm = s.seqNo, 1
 	switch {
 	case a.kind == "delete" && !exists:
 		it.Result, it.Status, it.Version = "not_found", http.StatusNotFound, 1
@@ -406,7 +391,6 @@ func (s *Server) apply(a action) *item {
 		it.Result, it.Status, it.Version = "deleted", http.StatusOK, d.version+1
 		return it
 	case a.kind == "create" && exists:
-		it.Shards, it.SeqNo, it.PrimaryTerm = nil, 0, 0
 		return fail(http.StatusConflict, "version_conflict_engine_exception",
 			fmt.Sprintf("[%s]: version conflict, document already exists (current version [%d])", a.id, d.version), nil)
 	case exists:

@@ -48,9 +48,9 @@ func TestServer_Items(t *testing.T) {
 	want := `{"errors":true,"items":[` +
 		`{"index":{"_version":1,"result":"created","status":201}},` +
 		`{"index":{"_version":2,"result":"updated","status":200}},` +
-		`{"create":{"error":{"type":"version_conflict_engine_exception"},"status":409}},` +
-		`{"index":{"error":{"type":"mapper_parsing_exception"},"status":400}},` +
-		`{"index":{"error":{"type":"invalid_index_name_exception"},"status":400}},` +
+		`{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}},` +
+		`{"index":{"status":400,"error":{"type":"mapper_parsing_exception"}}},` +
+		`{"index":{"status":400,"error":{"type":"invalid_index_name_exception"}}},` +
 		`{"delete":{"_version":1,"result":"not_found","status":404}},` +
 		`{"create":{"_version":1,"result":"created","status":201}}]}`
 	if code != http.StatusOK || answer != want {

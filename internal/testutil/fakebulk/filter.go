@@ -40,20 +40,20 @@ func (f filterPath) apply(v any) any {
 		}
 	}
 	switch v := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, child := range v {
+	case object:
+		var out object
+		for _, m := range v {
 			var sub filterPath
 			for _, p := range f {
-				if ok, _ := path.Match(p[0], k); ok {
+				if ok, _ := path.Match(p[0], m.name); ok {
 					sub = append(sub, p[1:])
 				}
 			}
 			if sub == nil {
 				continue
 			}
-			if kept := sub.apply(child); kept != nil {
-				out[k] = kept
+			if kept := sub.apply(m.value); kept != nil {
+				out = append(out, member{m.name, kept})
 			}
 		}
 		if len(out) == 0 {
