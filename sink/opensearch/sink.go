@@ -15,8 +15,9 @@ import (
 	"github.com/sluicehq/sluice/sink"
 )
 
-// maxAnswer bounds how much of an answer the sink reads: a bulk answer
-// takes about 200 bytes an item.
+// maxAnswer bounds how much of an answer the sink reads: filtered, a bulk
+// answer takes about 25 bytes an item, 200 unfiltered (a proxy that drops
+// the query).
 const maxAnswer = 64 << 20
 
 // Sink indexes records into OpenSearch with the _bulk API.
@@ -33,9 +34,9 @@ var _ sluice.Sink = (*Sink)(nil)
 // Deliver indexes the records with one _bulk request: each record's body
 // as the source of the document whose _id is the event's id, in the
 // index the pattern names for the event's recorded time. It reports as
-// failed, by index, the items OpenSearch answered with 429 or 5xx
-// (retryable) or another status (permanent), and records with an empty
-// body (permanent, not sent).
+// failed, by index, the items OpenSearch answered with 408, 429 or 5xx
+// (retryable) or another failing status (permanent), and records with an
+// empty body (permanent, not sent).
 func (s *Sink) Deliver(ctx context.Context, records []sluice.SinkRecord) error {
 	size := 0
 	for _, r := range records {
