@@ -133,3 +133,41 @@ func TestServer_Refusals(t *testing.T) {
 		t.Errorf("no credentials: %d %s", code, answer)
 	}
 }
+
+// FuzzParseBody: any body is refused with a reason or split into actions
+// that each came from an action line, with a source unless a delete; any
+// filter_path is refused or filters without panicking.
+func FuzzParseBody(f *testing.F) {
+	f.Add([]byte("{\"index\":{\"_index\":\"e\",\"_id\":\"1\"}}\n{}\n{\"delete\":{\"_index\":\"e\",\"_id\":\"1\"}}\n"), "items.*.status")
+	f.Add([]byte("{\"create\":{}}\n{\"a\":1}\n"), "errors,ite*.index._id")
+	f.Add([]byte("\n"), "-items")
+	f.Fuzz(func(t *testing.T, body []byte, filter string) {
+		actions, refusal := parseBody(body, "default")
+		if refusal != "" {
+			if actions != nil {
+				t.Fatalf("refused (%s) with %d actions", refusal, len(actions))
+			}
+		} else {
+			lines := strings.Count(string(body), "\n")
+			for _, a := range actions {
+				if a.index == "" || (a.kind != "delete") == (a.source == nil) {
+					t.Fatalf("action %+v", a)
+				}
+			}
+			if len(actions) > lines {
+				t.Fatalf("%d actions from %d lines", len(actions), lines)
+			}
+		}
+		fp, err := parseFilterPath(filter)
+		if err != nil {
+			return
+		}
+		resp := object{{"took", 1}, {"items", []any{object{{"index", object{{"status", 201}, {"error", object{{"type", "x"}}}}}}}}}
+		if kept := fp.apply(resp); kept != nil {
+			var v any
+			if err := json.Unmarshal(appendJSON(nil, kept), &v); err != nil {
+				t.Fatalf("filter_path=%s makes invalid JSON: %v", filter, err)
+			}
+		}
+	})
+}
