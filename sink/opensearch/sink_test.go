@@ -85,6 +85,23 @@ func TestSink_Deliver(t *testing.T) {
 		}
 	})
 
+	t.Run("AcrossMidnight", func(t *testing.T) {
+		t.Parallel()
+		srv := fakebulk.Start(t, fakebulk.Options{})
+		s := open(t, &Config{URL: srv.URL})
+		recs := records("midnight", 3)
+		recs[2].Event.RecordedAt = recorded.Add(2 * time.Hour) // 00:59:30 UTC on the 8th
+		recs[1].Event.RecordedAt = recorded.Add(-24 * time.Hour)
+		if err := s.Deliver(ctx, recs); err != nil {
+			t.Fatalf("deliver: %v", err)
+		}
+		for index, id := range map[string]string{"events-2026.03.07": "midnight-0", "events-2026.03.06": "midnight-1", "events-2026.03.08": "midnight-2"} {
+			if _, _, ok := srv.Doc(index, id); !ok || srv.Count(index) != 1 {
+				t.Errorf("%s holds %d documents (%s found: %v), want %s alone", index, srv.Count(index), id, ok, id)
+			}
+		}
+	})
+
 	t.Run("RedeliveryOverwrites", func(t *testing.T) {
 		t.Parallel()
 		srv := fakebulk.Start(t, fakebulk.Options{})
