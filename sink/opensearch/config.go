@@ -43,9 +43,9 @@ type Config struct {
 const (
 	DefaultIndex   = "events-%Y.%m.%d"
 	defaultTimeout = 30 * time.Second
-	// defaultEvents and defaultBytes are a batch's by default: bulk
-	// requests of a few MiB are what OpenSearch's documentation suggests
-	// starting from.
+	// defaultEvents and defaultBytes are a batch's by default: requests
+	// of a few MiB, under the 10 MiB that Amazon OpenSearch Service takes
+	// on its smaller instance types.
 	defaultEvents = 1000
 	defaultBytes  = 5 << 20
 	// maxEvents and maxBytes bound what a configuration may set: with
