@@ -17,16 +17,18 @@ import (
 	"github.com/sluicehq/sluice/sink/file"
 	"github.com/sluicehq/sluice/sink/kinesis"
 	"github.com/sluicehq/sluice/sink/nats"
+	"github.com/sluicehq/sluice/sink/opensearch"
 	"github.com/sluicehq/sluice/sink/webhook"
 )
 
 // sinkTypes are the destinations a sinks: entry may name as its type, each
 // with a new, empty configuration of its own.
 var sinkTypes = map[string]func() sink.Destination{
-	"file":    func() sink.Destination { return new(file.Config) },
-	"kinesis": func() sink.Destination { return new(kinesis.Config) },
-	"nats":    func() sink.Destination { return new(nats.Config) },
-	"webhook": func() sink.Destination { return new(webhook.Config) },
+	"file":       func() sink.Destination { return new(file.Config) },
+	"kinesis":    func() sink.Destination { return new(kinesis.Config) },
+	"nats":       func() sink.Destination { return new(nats.Config) },
+	"opensearch": func() sink.Destination { return new(opensearch.Config) },
+	"webhook":    func() sink.Destination { return new(webhook.Config) },
 }
 
 // SinkConfig is one entry of sinks: the fields every sink has, and those

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -121,20 +120,7 @@ func (c *Config) Open(_ context.Context, env sink.Env) (sluice.Sink, error) {
 		key, _ := decodeSecret(secret) // validated
 		s.keys = append(s.keys, key)
 	}
-	s.client = &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   4, // live, a replay and a redrive at once
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   5 * time.Second,
-			ResponseHeaderTimeout: s.timeout,
-		},
-		// A redirect is not followed: the body would be re-sent to a URL
-		// nobody configured. The answer says where to point the sink.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	s.client = sink.HTTPClient(s.timeout, nil)
 	return s, nil
 }
 
@@ -195,26 +181,11 @@ func outcome(resp *http.Response, excerpt []byte) error {
 	case code == http.StatusGone:
 		return fmt.Errorf("%w: %w", sluice.ErrSinkDisabled, err)
 	case code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout:
-		return sluice.RetryAfter(err, retryAfter(resp.Header.Get("Retry-After")))
+		return sluice.RetryAfter(err, sink.ParseRetryAfter(resp.Header.Get("Retry-After")))
 	case code >= 300 && code < 400:
 		return sluice.Permanent(fmt.Errorf("%w: redirected to %q; point the sink's url there", err, resp.Header.Get("Location")))
 	}
 	return sluice.Permanent(err)
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date; 0 when
-// there is none or it cannot be read.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
 }
 
 // Close releases the idle connections.
