@@ -2,13 +2,10 @@ package nats
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -57,20 +54,7 @@ type Config struct {
 }
 
 // TLS is the TLS of the connection.
-type TLS struct {
-	// CAFile holds the PEM certificates of the authorities that sign the
-	// server's certificate. Default: the system's roots.
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are the client's PEM certificate and key, for
-	// servers that verify clients. Default: none.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// InsecureSkipVerify accepts any server certificate: for tests only.
-	// Default false.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-}
-
-func (t TLS) isZero() bool { return t == TLS{} }
+type TLS = sink.TLS
 
 // The defaults.
 const (
@@ -125,8 +109,8 @@ func (c *Config) Validate() error {
 	if methods > 1 {
 		add("user", "user, token and creds_file are different ways to authenticate: set one")
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls", "cert_file and key_file go together")
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxPending < 0 {
 		add("max_pending", "must not be negative")
@@ -239,35 +223,12 @@ func (c Config) options(name string, log *slog.Logger) ([]gonats.Option, error) 
 	case c.CredsFile != "":
 		opts = append(opts, gonats.UserCredentials(c.CredsFile))
 	}
-	if !c.TLS.isZero() {
-		cfg, err := c.TLS.config()
+	if c.TLS != (TLS{}) {
+		cfg, err := c.TLS.Config()
 		if err != nil {
 			return nil, err
 		}
 		opts = append(opts, gonats.Secure(cfg))
 	}
 	return opts, nil
-}
-
-// config reads the files the TLS configuration names.
-func (t TLS) config() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }
