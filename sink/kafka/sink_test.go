@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
 )
@@ -450,4 +452,77 @@ func TestSink_Auth(t *testing.T) {
 			t.Errorf("the topic holds %d records, want 2", n)
 		}
 	})
+}
+
+// TestSink_UnderTheRunner: through the real runner, with partitions that
+// fail now and then, the topic holds each record once per delivery the
+// runner counted (none that Deliver reported failed, none lost), every
+// event at least once, and each stream's last deliveries in log order.
+func TestSink_UnderTheRunner(t *testing.T) {
+	t.Parallel()
+	d := newDestination(t, 8)
+	var evs []sluice.Event
+	var flaky []string
+	for i := range 600 {
+		id := fmt.Sprintf("run-%03d", i)
+		evs = append(evs, sluice.Event{ID: id, Type: "t", Stream: fmt.Sprintf("s-%d", i%20), Data: json.RawMessage(`{}`)})
+		if i%37 == 5 {
+			flaky = append(flaky, id)
+		}
+	}
+	d.Flaky(flaky, 2)
+	store := backends.SQLite(t)
+	ctx := context.Background()
+	for chunk := range slices.Chunk(evs, 50) {
+		if _, err := store.Append(ctx, []sluice.AppendRequest{{Events: chunk}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, _ := store.Head(ctx)
+	cfg := sink.Config{Name: "runner", Type: "kafka", Batch: sink.Batch{MaxEvents: 40},
+		Retry: sink.Retry{MaxAttempts: 100, MaxAge: time.Hour, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond},
+		Breaker: sink.Breaker{Failures: 1000}}
+	c := d.config()
+	r, err := sink.NewRunner(store, open(t, c), cfg, c.Limits(), sink.RunnerOptions{Node: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		cp, err := store.Checkpoint(ctx, sluice.SinkConsumer(cfg.Name))
+		return err == nil && cp == head
+	}, "the checkpoint did not reach the head")
+	cancel()
+	<-done
+	st := r.Stats()
+	got := d.records(t)
+	if st.Counts.Failed == 0 || st.Counts.DeadLettered != 0 {
+		t.Fatalf("counts %+v: want failures, all retried", st.Counts)
+	}
+	if uint64(len(got)) != st.Counts.Delivered {
+		t.Errorf("the topic holds %d records, the runner counted %d delivered", len(got), st.Counts.Delivered)
+	}
+	last := map[string]int{}
+	for i, rec := range got {
+		last[header(rec, HeaderID)] = i
+	}
+	if len(last) != len(evs) {
+		t.Fatalf("%d of %d events in the topic", len(last), len(evs))
+	}
+	prev := map[string]int{} // per stream, the position of the last delivery seen
+	for i, rec := range got {
+		id := header(rec, HeaderID)
+		if last[id] != i {
+			continue
+		}
+		stream := header(rec, HeaderStream)
+		pos, _ := strconv.Atoi(header(rec, HeaderPosition))
+		if pos < prev[stream] {
+			t.Fatalf("stream %s: the last delivery of position %d after that of %d", stream, pos, prev[stream])
+		}
+		prev[stream] = pos
+	}
+	t.Logf("%d events, %d deliveries, %d failed attempts", len(evs), len(got), st.Counts.Failed)
 }
