@@ -480,7 +480,7 @@ func TestSink_UnderTheRunner(t *testing.T) {
 	}
 	head, _ := store.Head(ctx)
 	cfg := sink.Config{Name: "runner", Type: "kafka", Batch: sink.Batch{MaxEvents: 40},
-		Retry: sink.Retry{MaxAttempts: 100, MaxAge: time.Hour, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond},
+		Retry:   sink.Retry{MaxAttempts: 100, MaxAge: time.Hour, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond},
 		Breaker: sink.Breaker{Failures: 1000}}
 	c := d.config()
 	r, err := sink.NewRunner(store, open(t, c), cfg, c.Limits(), sink.RunnerOptions{Node: "n"})
