@@ -246,6 +246,9 @@ func (c *Config) Open(_ context.Context, env sink.Env) (sluice.Sink, error) {
 	if d.SASL.Mechanism != "" {
 		opts = append(opts, kgo.SASL(mechanisms[d.SASL.Mechanism](d.SASL.Username, d.SASL.Password)))
 	}
+	if d.SASL.Mechanism == "PLAIN" && !d.TLS.on() {
+		log.Warn("kafka: SASL PLAIN without TLS sends the password in the clear", "brokers", d.Brokers)
+	}
 	client, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %q: %w", env.Name, err)
