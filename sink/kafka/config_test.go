@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"reflect"
@@ -151,7 +152,17 @@ func TestConfig_Open(t *testing.T) {
 	if _, err := c.Open(ctx, sink.Env{Name: "x"}); err == nil || !strings.Contains(err.Error(), "tls.ca_file") {
 		t.Errorf("open with a missing CA file: %v", err)
 	}
+	var logged bytes.Buffer
+	plainText := &Config{Brokers: []string{"127.0.0.1:1"}, Topic: "t", SASL: SASL{Mechanism: "PLAIN", Username: "u", Password: "p"}}
+	s, err := plainText.Open(ctx, sink.Env{Name: "x", Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if !strings.Contains(logged.String(), "SASL PLAIN without TLS") {
+		t.Errorf("no warning of a password in the clear; logged %q", logged.String())
+	}
 	// Nothing listens on port 1: Open does not connect, Deliver fails.
-	s := open(t, &Config{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Timeout: time.Second})
-	wholeBatch(t, s.Deliver(ctx, newRecords(1, "a")))
+	down := open(t, &Config{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Timeout: time.Second})
+	wholeBatch(t, down.Deliver(ctx, newRecords(1, "a")))
 }
