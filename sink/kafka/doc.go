@@ -50,9 +50,10 @@
 //
 // # Failures
 //
-// A record's answer is its partition's: Kafka takes or refuses a record
-// batch whole, and franz-go fails the records buffered for a partition
-// with it. Deliver reports the failed records, by index, in a
+// A record's answer is its record batch's: Kafka takes or refuses a
+// partition's batch whole (and franz-go, after a timeout or spent
+// retries, fails every record buffered for the partition after it).
+// Deliver reports the failed records, by index, in a
 // *sluice.DeliveryError (a plain error when none was delivered and none
 // failed for good), and the runner retries them.
 //

@@ -256,14 +256,14 @@ func TestConformance(t *testing.T) {
 func TestBatchIDs(t *testing.T) {
 	t.Parallel()
 	d := newDestination(t, 1)
-	var seen [][]string
+	var seen []string // in the order of the requests' batches
 	var mu sync.Mutex
 	d.cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		d.cluster.KeepControl()
 		for _, tp := range req.(*kmsg.ProduceRequest).Topics {
 			for _, p := range tp.Partitions {
 				mu.Lock()
-				seen = append(seen, batchIDs(p.Records))
+				seen = append(seen, batchIDs(p.Records)...)
 				mu.Unlock()
 			}
 		}
@@ -275,7 +275,7 @@ func TestBatchIDs(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if got := fmt.Sprint(seen); got != "[[ev-0 ev-1 ev-2]]" {
+	if got := fmt.Sprint(seen); got != "[ev-0 ev-1 ev-2]" {
 		t.Errorf("ids in the produce requests: %s", got)
 	}
 	if !bytes.Equal(d.records(t)[2].Value, newRecords(3, "a")[2].Body) {

