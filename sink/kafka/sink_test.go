@@ -453,15 +453,24 @@ func TestSink_Auth(t *testing.T) {
 		if err := open(t, c).Deliver(ctx, newRecords(2, "a")); err != nil {
 			t.Fatalf("with the CA: %v", err)
 		}
-		c.TLS = TLS{Enabled: true} // the system's roots do not know the test CA
-		c.Timeout = 2 * time.Second
-		err = open(t, c).Deliver(ctx, newRecords(2, "a"))
-		wholeBatch(t, err)
-		if !strings.Contains(err.Error(), "certificate") {
-			t.Errorf("the error does not name the certificate: %v", err)
+		c.TLS.ServerName = "localhost" // the certificate's other name
+		if err := open(t, c).Deliver(ctx, newRecords(2, "a")); err != nil {
+			t.Fatalf("with server_name: localhost: %v", err)
 		}
-		if n := len(d.records(t)); n != 2 {
-			t.Errorf("the topic holds %d records, want 2", n)
+		c.Timeout = 2 * time.Second
+		for _, bad := range []TLS{
+			{Enabled: true}, // the system's roots do not know the test CA
+			{TLS: sink.TLS{CAFile: pki.CA}, ServerName: "kafka.example.com"},
+		} {
+			c.TLS = bad
+			err = open(t, c).Deliver(ctx, newRecords(2, "a"))
+			wholeBatch(t, err)
+			if !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("tls %+v: the error does not name the certificate: %v", bad, err)
+			}
+		}
+		if n := len(d.records(t)); n != 4 {
+			t.Errorf("the topic holds %d records, want 4", n)
 		}
 	})
 }
