@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/sink"
 	"github.com/sluicehq/sluice/sink/file"
+	"github.com/sluicehq/sluice/sink/kafka"
 	"github.com/sluicehq/sluice/sink/kinesis"
 	"github.com/sluicehq/sluice/sink/nats"
 	"github.com/sluicehq/sluice/sink/opensearch"
@@ -25,6 +26,7 @@ import (
 // with a new, empty configuration of its own.
 var sinkTypes = map[string]func() sink.Destination{
 	"file":       func() sink.Destination { return new(file.Config) },
+	"kafka":      func() sink.Destination { return new(kafka.Config) },
 	"kinesis":    func() sink.Destination { return new(kinesis.Config) },
 	"nats":       func() sink.Destination { return new(nats.Config) },
 	"opensearch": func() sink.Destination { return new(opensearch.Config) },

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/sink"
 )
 
 var _ sluice.Sink = (*Sink)(nil)
@@ -88,7 +89,7 @@ func (s *Sink) Deliver(ctx context.Context, records []sluice.SinkRecord) error {
 			errs[i] = wait(ctx, f)
 		}
 	}
-	return outcome(errs)
+	return sink.Outcome("nats", errs)
 }
 
 // message is the record's message: its body, and its event's id and
@@ -145,28 +146,6 @@ func publishError(m *gonats.Msg, err error) error {
 		return sluice.Permanent(err)
 	}
 	return err
-}
-
-// outcome turns the records' errors into Deliver's: nil when every record
-// was delivered; a plain error when none was and every failure may pass
-// (the destination failed as a whole: the runner's breaker counts it); a
-// *sluice.DeliveryError otherwise.
-func outcome(errs []error) error {
-	var failed []sluice.RecordError
-	permanent := false
-	for i, err := range errs {
-		if err != nil {
-			failed = append(failed, sluice.RecordError{Index: i, Err: err})
-			permanent = permanent || sluice.IsPermanent(err)
-		}
-	}
-	switch {
-	case len(failed) == 0:
-		return nil
-	case len(failed) == len(errs) && !permanent:
-		return fmt.Errorf("nats: none of %d records delivered, the first: %w", len(errs), failed[0].Err)
-	}
-	return &sluice.DeliveryError{Failed: failed}
 }
 
 // Close closes the connection.

@@ -2,17 +2,9 @@ package nats
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -409,18 +401,18 @@ func TestSink_Authentication(t *testing.T) {
 	})
 	t.Run("MutualTLS", func(t *testing.T) {
 		t.Parallel()
-		pki := newPKI(t)
-		trust := []gonats.Option{gonats.RootCAs(pki.ca), gonats.ClientCert(pki.clientCert, pki.clientKey)}
-		srv := startServer(t, fmt.Sprintf("tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true }", pki.serverCert, pki.serverKey, pki.ca), trust...)
+		pki := testutil.NewPKI(t)
+		trust := []gonats.Option{gonats.RootCAs(pki.CA), gonats.ClientCert(pki.ClientCert, pki.ClientKey)}
+		srv := startServer(t, fmt.Sprintf("tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true }", pki.ServerCert, pki.ServerKey, pki.CA), trust...)
 		ts := newTestStream(t, srv.url, jetstream.StreamConfig{}, trust...)
 		good := open(t, &Config{URL: srv.url, Subject: ts.prefix + ".{stream}",
-			TLS: TLS{CAFile: pki.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey}})
+			TLS: TLS{CAFile: pki.CA, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}})
 		connected(t, good)
 		if err := good.Deliver(ctx, records("tls", 3)); err != nil {
 			t.Fatal(err)
 		}
 		// Without its certificate, the client is turned away.
-		anonymous := open(t, &Config{URL: strings.Replace(srv.url, "nats://", "tls://", 1), Subject: ts.prefix + ".{stream}", TLS: TLS{CAFile: pki.ca}})
+		anonymous := open(t, &Config{URL: strings.Replace(srv.url, "nats://", "tls://", 1), Subject: ts.prefix + ".{stream}", TLS: TLS{CAFile: pki.CA}})
 		var err error
 		testutil.Eventually(t, 10*time.Second, func() bool {
 			err = anonymous.Deliver(ctx, records("tls", 3))
@@ -429,56 +421,4 @@ func TestSink_Authentication(t *testing.T) {
 		wholeBatch(t, err)
 		t.Logf("without the client certificate: %v", err)
 	})
-}
-
-// pki is a certificate authority and a server's and a client's
-// certificates signed by it, as PEM files.
-type pki struct{ ca, serverCert, serverKey, clientCert, clientKey string }
-
-func newPKI(t *testing.T) pki {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	caKey := key()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sluice test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) (cert, keyPath string) {
-		k := key()
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "EC PRIVATE KEY", kder)
-	}
-	p := pki{ca: write("ca.pem", "CERTIFICATE", caDER)}
-	p.serverCert, p.serverKey = leaf("server", 2, x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientKey = leaf("client", 3, x509.ExtKeyUsageClientAuth)
-	return p
 }
