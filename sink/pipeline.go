@@ -50,13 +50,21 @@ type pipeline struct {
 	// bytes counts their bodies.
 	pending []*record
 	bytes   int
+	// page is how many events the cursor reads at a time.
+	page int
 	// caughtUp: the cursor's last read reached the head.
 	caughtUp bool
 }
 
+// maxPage bounds the events the cursor reads at a time: a destination
+// whose batches are large (an archive's object) reads them in pages, so
+// that a read never goes far past the window.
+const maxPage = 1000
+
 func (r *Runner) newPipeline(name string, checkpoint sluice.Position) *pipeline {
-	return &pipeline{r: r, name: name, checkpoint: checkpoint,
-		cursor: consumer.NewCursor(r.store, checkpoint, r.filter, r.cfg.Batch.MaxEvents)}
+	page := min(r.cfg.Batch.MaxEvents, maxPage)
+	return &pipeline{r: r, name: name, checkpoint: checkpoint, page: page,
+		cursor: consumer.NewCursor(r.store, checkpoint, r.filter, page)}
 }
 
 // window bounds the records a pipeline holds: two batches, so that the
@@ -98,7 +106,7 @@ func (p *pipeline) fill(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sink %q: read the log: %w", p.r.cfg.Name, err)
 		}
-		p.caughtUp = len(evs) < p.r.cfg.Batch.MaxEvents
+		p.caughtUp = len(evs) < p.page
 		now := time.Now()
 		for i := range evs {
 			ev := &evs[i]

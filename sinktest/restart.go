@@ -50,6 +50,9 @@ func testRestart(t *testing.T, h Harness, _ Features) {
 	entry := maps.Clone(h.Fields)
 	entry["name"] = sinkName
 	entry["batch"] = map[string]any{"max_events": 5}
+	if h.Linger > 0 {
+		entry["batch"] = map[string]any{"max_events": 5, "linger": h.Linger.String()}
+	}
 	entry["retry"] = map[string]any{"max_attempts": 1000, "max_age": "1h", "initial_backoff": "5ms", "max_backoff": "50ms"}
 	cfg, err := yaml.Marshal(map[string]any{"sinks": []any{entry}})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/sink/file"
 	"github.com/sluicehq/sluice/sink/kinesis"
 	"github.com/sluicehq/sluice/sink/nats"
+	"github.com/sluicehq/sluice/sink/s3"
 	"github.com/sluicehq/sluice/sink/webhook"
 )
 
@@ -26,6 +27,7 @@ var sinkTypes = map[string]func() sink.Destination{
 	"file":    func() sink.Destination { return new(file.Config) },
 	"kinesis": func() sink.Destination { return new(kinesis.Config) },
 	"nats":    func() sink.Destination { return new(nats.Config) },
+	"s3":      func() sink.Destination { return new(s3.Config) },
 	"webhook": func() sink.Destination { return new(webhook.Config) },
 }
 
