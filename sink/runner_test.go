@@ -471,3 +471,32 @@ func TestRunner_StartAndLimits(t *testing.T) {
 		t.Fatalf("dead letters %+v, want the large record", dead)
 	}
 }
+
+// Batches far larger than a read (an archive's objects: millions of
+// records, megabytes) are read in pages: the records held stay within the
+// window of two batches' bytes and one page, however many a batch may
+// count.
+func TestRunner_LargeBatchesReadInPages(t *testing.T) {
+	s := backends.SQLite(t)
+	ctx := context.Background()
+	for range 5 {
+		appendEvents(t, s, streamsOf(1000, "a", "b", "c")...)
+	}
+	dest := &memsink.Sink{}
+	dest.Script(func(int, []sluice.SinkRecord) error { return errors.New("down") })
+	cfg := fast("archive")
+	cfg.Batch = sink.Batch{MaxEvents: 1 << 20, MaxBytes: 16 << 10}
+	cfg.Retry = sink.Retry{MaxAttempts: 1000, MaxAge: time.Hour, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	m := start(t, s, dest, cfg, sink.Limits{})
+	var pending int
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		st, err := m.State(ctx, "archive")
+		pending = st.Pending
+		return err == nil && st.Counts.Failed > 0 && pending > 0
+	}, "the sink held no records")
+	// A record's body is about 200 bytes: two batches are about 160
+	// records, and a page 1000.
+	if pending > 1200 {
+		t.Fatalf("%d records held of the 5000 in the log: read past the window", pending)
+	}
+}
