@@ -193,6 +193,7 @@ func (a *Archive) Verify(ctx context.Context, progress func(done, total int)) (R
 		switch {
 		case i == 0:
 			rep.First = n.First
+		case n.First == covered+1: // contiguous
 		case n.First > covered+1:
 			rep.Problems = append(rep.Problems, Problem{ProblemGap, o.Key, fmt.Sprintf("positions %d to %d are in no object (the one before ends at %d)", covered+1, n.First-1, covered)})
 		case n.Last <= covered:
