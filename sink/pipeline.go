@@ -67,13 +67,19 @@ func (r *Runner) newPipeline(name string, checkpoint sluice.Position) *pipeline 
 		cursor: consumer.NewCursor(r.store, checkpoint, r.filter, page)}
 }
 
-// window bounds the records a pipeline holds: two batches, so that the
-// records of other streams keep flowing while one stream waits for a
-// retry.
+// roomy reports whether the pipeline may read more: it holds up to two
+// batches, so that the records of other streams keep flowing while one
+// stream waits for a retry, but never more than maxReadAhead bytes past
+// one batch.
 func (p *pipeline) roomy() bool {
 	b := p.r.cfg.Batch
-	return len(p.pending) < 2*b.MaxEvents && p.bytes < 2*b.MaxBytes
+	return len(p.pending) < 2*b.MaxEvents && p.bytes < b.MaxBytes+min(b.MaxBytes, maxReadAhead)
 }
+
+// maxReadAhead bounds the bytes a pipeline reads past one batch: for
+// batches of megabytes (an archive's objects of 64 MiB) a second batch
+// held would double the sink's memory and buys nothing (D56).
+const maxReadAhead = 8 << 20
 
 // done reports whether a replay has delivered everything up to through.
 func (p *pipeline) done() bool { return p.through > 0 && p.watermark() >= p.through }

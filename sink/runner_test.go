@@ -473,19 +473,26 @@ func TestRunner_StartAndLimits(t *testing.T) {
 }
 
 // Batches far larger than a read (an archive's objects: millions of
-// records, megabytes) are read in pages: the records held stay within the
-// window of two batches' bytes and one page, however many a batch may
-// count.
+// records, megabytes) are read in pages, and ahead of the batch by at
+// most 8 MiB: the records held stay within a batch, 8 MiB and a page,
+// however many a batch may count.
 func TestRunner_LargeBatchesReadInPages(t *testing.T) {
 	s := backends.SQLite(t)
 	ctx := context.Background()
-	for range 5 {
-		appendEvents(t, s, streamsOf(1000, "a", "b", "c")...)
+	data := json.RawMessage(`"` + strings.Repeat("x", 4000) + `"`)
+	for range 10 {
+		evs := make([]sluice.Event, 1000)
+		for i := range evs {
+			evs[i] = sluice.Event{Type: "t", Stream: fmt.Sprintf("s%d", i%3), Data: data}
+		}
+		if _, err := s.Append(ctx, []sluice.AppendRequest{{Events: evs}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dest := &memsink.Sink{}
 	dest.Script(func(int, []sluice.SinkRecord) error { return errors.New("down") })
 	cfg := fast("archive")
-	cfg.Batch = sink.Batch{MaxEvents: 1 << 20, MaxBytes: 16 << 10}
+	cfg.Batch = sink.Batch{MaxEvents: 1 << 20, MaxBytes: 16 << 20}
 	cfg.Retry = sink.Retry{MaxAttempts: 1000, MaxAge: time.Hour, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
 	m := start(t, s, dest, cfg, sink.Limits{})
 	var pending int
@@ -494,9 +501,9 @@ func TestRunner_LargeBatchesReadInPages(t *testing.T) {
 		pending = st.Pending
 		return err == nil && st.Counts.Failed > 0 && pending > 0
 	}, "the sink held no records")
-	// A record's body is about 200 bytes: two batches are about 160
-	// records, and a page 1000.
-	if pending > 1200 {
-		t.Fatalf("%d records held of the 5000 in the log: read past the window", pending)
+	// A record's body is about 4,200 bytes: a batch is about 4,000
+	// records, 8 MiB 2,000 and a page 1,000.
+	if pending < 3900 || pending > 7000 {
+		t.Fatalf("%d records held of the 10,000 in the log, want a batch and at most 8 MiB and a page more", pending)
 	}
 }

@@ -38,7 +38,7 @@ func records(from sluice.Position, n int, at time.Time, pad int) []sluice.SinkRe
 }
 
 // open opens the sink of cfg as node-1.
-func open(t *testing.T, cfg *Config) sluice.Sink {
+func open(t testing.TB, cfg *Config) sluice.Sink {
 	t.Helper()
 	s, err := cfg.Open(context.Background(), sink.Env{Name: "archive", Node: "node-1"})
 	if err != nil {

@@ -1,0 +1,108 @@
+package s3
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	kgzip "github.com/klauspost/compress/gzip"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
+)
+
+// drainEvents is how many events each Drain delivers: about 280 MB of
+// bodies, four objects of 64 MiB and a last one.
+const drainEvents = 500_000
+
+// BenchmarkDrain: from the embedded log through the runner into gofakes3,
+// in objects of the default 64 MiB (the last one closed by a linger of
+// 100ms), against the same runner into a destination that discards (the
+// baseline: reading the log and making the records). It reports the
+// highest heap seen, sampled every 10ms.
+func BenchmarkDrain(b *testing.B) {
+	batch := sink.Batch{Linger: 100 * time.Millisecond}
+	b.Run("s3", func(b *testing.B) {
+		d := newDestination(b)
+		withPeakHeap(b, func() { sinktest.Drain(b, d.config("bench"), drainEvents, batch) })
+	})
+	b.Run("baseline-discard", func(b *testing.B) {
+		withPeakHeap(b, func() { sinktest.Drain(b, discard{(&Config{}).Limits()}, drainEvents, batch) })
+	})
+}
+
+// withPeakHeap runs f and reports the highest HeapInuse meanwhile.
+func withPeakHeap(b *testing.B, f func()) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(done)
+	<-stopped
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+}
+
+// discard is a destination that takes every batch and keeps nothing.
+type discard struct{ limits sink.Limits }
+
+func (discard) Validate() error                                     { return nil }
+func (d discard) Limits() sink.Limits                               { return d.limits }
+func (discard) Open(context.Context, sink.Env) (sluice.Sink, error) { return discard{}, nil }
+func (discard) Deliver(context.Context, []sluice.SinkRecord) error  { return nil }
+func (discard) Close() error                                        { return nil }
+
+// BenchmarkGzip compresses 16 MiB of NDJSON like the Drain's
+// with compress/gzip and klauspost/compress at their fastest and default
+// levels; it reports the compressed size as a share of the input.
+func BenchmarkGzip(b *testing.B) {
+	var ndjson []byte
+	for i := 0; len(ndjson) < 16<<20; i++ {
+		ev := sluice.Event{ID: fmt.Sprintf("0193e6d2-7b1c-7c4e-9d1a-%012d", i), Type: "order.placed", Stream: fmt.Sprintf("order-%d", i%100), Source: "shop",
+			Position: sluice.Position(i + 1), Version: uint64(i/100 + 1), RecordedAt: time.Date(2026, 12, 3, 9, 0, 0, i*1000, time.UTC),
+			Data: []byte(`{"order_id":"o-1234567","customer":{"id":"c-42","email":"someone@example.com"},"total":129.95,"currency":"EUR","items":[{"sku":"A-1","qty":2,"price":39.99},{"sku":"B-7","qty":1,"price":49.97}],"note":"leave at the door"}`)}
+		ndjson = append(ev.AppendJSON(ndjson), '\n')
+	}
+	for _, c := range []struct {
+		name string
+		new  func(io.Writer) io.WriteCloser
+	}{
+		{"stdlib/level=1", func(w io.Writer) io.WriteCloser { z, _ := gzip.NewWriterLevel(w, gzip.BestSpeed); return z }},
+		{"stdlib/level=6", func(w io.Writer) io.WriteCloser { z, _ := gzip.NewWriterLevel(w, gzip.DefaultCompression); return z }},
+		{"klauspost/level=1", func(w io.Writer) io.WriteCloser { z, _ := kgzip.NewWriterLevel(w, kgzip.BestSpeed); return z }},
+		{"klauspost/level=6", func(w io.Writer) io.WriteCloser { z, _ := kgzip.NewWriterLevel(w, kgzip.DefaultCompression); return z }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var out bytes.Buffer
+			b.SetBytes(int64(len(ndjson)))
+			for b.Loop() {
+				out.Reset()
+				z := c.new(&out)
+				z.Write(ndjson)
+				z.Close()
+			}
+			b.ReportMetric(100*float64(out.Len())/float64(len(ndjson)), "%size")
+		})
+	}
+}
