@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/sink"
 )
 
 // gzipLevel is the compression of the objects (D57: klauspost/compress at
@@ -35,7 +36,7 @@ type Sink struct {
 var _ sluice.Sink = (*Sink)(nil)
 
 // Deliver writes the records as one object, gzip-compressed NDJSON (each
-// record's body and a line break), named after the first and last
+// record's body as a line: sink.AppendLine), named after the first and last
 // records' positions, the first one's commit hour and the node. An object
 // that compresses to less than a part goes in one PUT, a larger one in a
 // multipart upload whose parts go out as they fill. The object is stored
@@ -71,9 +72,10 @@ type upload struct {
 // write compresses the records, sending each part as it fills, then the
 // rest: the whole object in one PUT when no part filled.
 func (u *upload) write(ctx context.Context, records []sluice.SinkRecord) error {
+	var line []byte
 	for _, r := range records {
-		u.zw.Write(r.Body) // writes into buf, which does not fail
-		u.zw.Write(newline)
+		line = sink.AppendLine(line[:0], r.Body)
+		u.zw.Write(line) // writes into buf, which does not fail
 		if u.buf.Len() >= u.s.partSize {
 			if err := u.part(ctx); err != nil {
 				return err
@@ -97,8 +99,6 @@ func (u *upload) write(ctx context.Context, records []sluice.SinkRecord) error {
 		return err
 	})
 }
-
-var newline = []byte{'\n'}
 
 // contentType is the objects' media type: NDJSON (their Content-Encoding
 // says gzip).
