@@ -18,7 +18,8 @@ order that match its name, and that together they hold every position from
 the first to the last exactly once. The sink is the one of the
 configuration FILE (default $SLUICE_CONFIG) called NAME; without --sink,
 its only s3 sink. Prints each problem and a summary; exits 1 when it found
-a problem, 0 when none.
+a problem, 0 when none. It also counts the multipart uploads left
+incomplete under the prefix (by a crash), which are not a problem.
 
 Problems:
 
@@ -91,6 +92,9 @@ func (c *ArchiveCommand) Run(ctx context.Context, args []string) error {
 		if !(*allowOverlaps && p.Kind == s3.ProblemOverlap || *allowGaps && p.Kind == s3.ProblemGap) {
 			failing++
 		}
+	}
+	if rep.IncompleteUploads > 0 {
+		fmt.Fprintf(c.Stdout, "note: %d multipart upload(s) under the prefix were never completed (left by a crash): their parts are stored until a lifecycle rule (AbortIncompleteMultipartUpload) removes them\n", rep.IncompleteUploads)
 	}
 	fmt.Fprintf(c.Stdout, "%s: %d objects (%d bytes), %d events", label, rep.Objects, rep.Bytes, rep.Events)
 	if rep.Objects > 0 {

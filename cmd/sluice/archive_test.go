@@ -28,7 +28,7 @@ import (
 // overlap (unless allowed) or a corrupt object.
 func TestArchiveVerify(t *testing.T) {
 	backend := s3mem.New()
-	for _, b := range []string{"good", "gap", "overlap", "corrupt"} {
+	for _, b := range []string{"good", "gap", "overlap", "corrupt", "uploads"} {
 		if err := backend.CreateBucket(b); err != nil {
 			t.Fatal(err)
 		}
@@ -67,6 +67,13 @@ func TestArchiveVerify(t *testing.T) {
 	write("gap", [2]int{1, 10}, [2]int{14, 20})
 	write("overlap", [2]int{1, 10}, [2]int{1, 12})
 	write("corrupt", [2]int{1, 10})
+	write("uploads", [2]int{1, 10})
+	// An upload started and never completed nor aborted (a crash).
+	resp, err := http.Post(srv.URL+"/uploads/events/date=2026-01-01/hour=00/x?uploads", "", nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("start an upload: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	// A second object with the name of positions 11-12 but no gzip in it.
 	putRaw(t, srv.URL, "corrupt", s3.ObjectName{Hour: time.Now().UTC().Truncate(time.Hour), First: 11, Last: 12, Node: "node-1"}.Key("events"), []byte("not gzip"))
 
@@ -95,6 +102,7 @@ func TestArchiveVerify(t *testing.T) {
 		{"Overlap", []string{"--config", config("overlap"), "--sink", "archive"}, 1, []string{"overlap: events/date=", "all its positions, 1 to 10, are also in"}},
 		{"OverlapAllowed", []string{"--config", config("overlap"), "--allow-overlaps"}, 0, []string{"positions 1 to 12: 1 problem(s), all allowed"}},
 		{"Corrupt", []string{"--config", config("corrupt"), "--allow-gaps", "--allow-overlaps"}, 1, []string{"corrupt: events/date=", "00000000000000000011_00000000000000000012_node-1.ndjson.gz: corrupt object: "}},
+		{"IncompleteUpload", []string{"--config", config("uploads")}, 0, []string{"note: 1 multipart upload(s) under the prefix were never completed", "positions 1 to 10: ok"}},
 		{"NoSuchSink", []string{"--config", config("good"), "--sink", "other"}, 2, []string{`no s3 sink called "other"`}},
 		{"NoConfig", nil, 2, []string{"--config FILE"}},
 	} {

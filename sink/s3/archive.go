@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/sluicehq/sluice"
@@ -161,6 +162,11 @@ type Report struct {
 	// First and Last are the lowest and the highest position held.
 	First, Last sluice.Position
 	Problems    []Problem
+	// IncompleteUploads counts the multipart uploads under the prefix
+	// neither completed nor aborted (left by a crash): not a problem, but
+	// their parts are stored (and billed) until a lifecycle rule
+	// (AbortIncompleteMultipartUpload) removes them.
+	IncompleteUploads int
 }
 
 // Verify reads every object under the prefix and checks that each
@@ -216,7 +222,30 @@ func (a *Archive) Verify(ctx context.Context, progress func(done, total int)) (R
 		}
 	}
 	rep.Last = covered
-	return rep, nil
+	rep.IncompleteUploads, err = a.incompleteUploads(ctx)
+	return rep, err
+}
+
+// incompleteUploads counts the multipart uploads in progress under the
+// prefix.
+func (a *Archive) incompleteUploads(ctx context.Context) (int, error) {
+	in := &awss3.ListMultipartUploadsInput{Bucket: &a.bucket}
+	if a.prefix != "" {
+		in.Prefix = aws.String(a.prefix + "/")
+	}
+	n := 0
+	for p := awss3.NewListMultipartUploadsPaginator(a.client, in); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		var apiErr smithy.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchUpload" {
+			return n, nil // gofakes3's answer for a bucket without any
+		}
+		if err != nil {
+			return n, fmt.Errorf("list the multipart uploads of s3://%s/%s: %w", a.bucket, a.prefix, err)
+		}
+		n += len(page.Uploads)
+	}
+	return n, nil
 }
 
 // line is what Verify reads of each event.

@@ -76,6 +76,18 @@ func TestArchive_Verify(t *testing.T) {
 			t.Fatalf("%+v, want 3 objects of positions 5 to 30 and no problem", rep)
 		}
 	})
+	t.Run("IncompleteUpload", func(t *testing.T) {
+		_, a := fill(t, [2]int{1, 5})
+		for _, k := range []string{key(6, 9, "node-1"), "elsewhere/" + key(6, 9, "node-1")} {
+			if _, err := a.client.CreateMultipartUpload(context.Background(), &awss3.CreateMultipartUploadInput{Bucket: &a.bucket, Key: &k}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep := verify(t, a)
+		if len(rep.Problems) != 0 || rep.IncompleteUploads != 1 || rep.Objects != 1 {
+			t.Fatalf("%+v, want one object, no problem, and the one upload left under the prefix counted", rep)
+		}
+	})
 	t.Run("Gap", func(t *testing.T) {
 		_, a := fill(t, [2]int{1, 9}, [2]int{15, 20})
 		rep := verify(t, a)
