@@ -50,22 +50,36 @@ type pipeline struct {
 	// bytes counts their bodies.
 	pending []*record
 	bytes   int
+	// page is how many events the cursor reads at a time.
+	page int
 	// caughtUp: the cursor's last read reached the head.
 	caughtUp bool
 }
 
+// maxPage bounds the events the cursor reads at a time: a destination
+// whose batches are large (an archive's object) reads them in pages, so
+// that a read never goes far past the window.
+const maxPage = 1000
+
 func (r *Runner) newPipeline(name string, checkpoint sluice.Position) *pipeline {
-	return &pipeline{r: r, name: name, checkpoint: checkpoint,
-		cursor: consumer.NewCursor(r.store, checkpoint, r.filter, r.cfg.Batch.MaxEvents)}
+	page := min(r.cfg.Batch.MaxEvents, maxPage)
+	return &pipeline{r: r, name: name, checkpoint: checkpoint, page: page,
+		cursor: consumer.NewCursor(r.store, checkpoint, r.filter, page)}
 }
 
-// window bounds the records a pipeline holds: two batches, so that the
-// records of other streams keep flowing while one stream waits for a
-// retry.
+// roomy reports whether the pipeline may read more: it holds up to two
+// batches, so that the records of other streams keep flowing while one
+// stream waits for a retry, but never more than maxReadAhead bytes past
+// one batch.
 func (p *pipeline) roomy() bool {
 	b := p.r.cfg.Batch
-	return len(p.pending) < 2*b.MaxEvents && p.bytes < 2*b.MaxBytes
+	return len(p.pending) < 2*b.MaxEvents && p.bytes < b.MaxBytes+min(b.MaxBytes, maxReadAhead)
 }
+
+// maxReadAhead bounds the bytes a pipeline reads past one batch: for
+// batches of megabytes (an archive's objects of 64 MiB) a second batch
+// held would double the sink's memory and buys nothing (D56).
+const maxReadAhead = 8 << 20
 
 // done reports whether a replay has delivered everything up to through.
 func (p *pipeline) done() bool { return p.through > 0 && p.watermark() >= p.through }
@@ -98,7 +112,7 @@ func (p *pipeline) fill(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sink %q: read the log: %w", p.r.cfg.Name, err)
 		}
-		p.caughtUp = len(evs) < p.r.cfg.Batch.MaxEvents
+		p.caughtUp = len(evs) < p.page
 		now := time.Now()
 		for i := range evs {
 			ev := &evs[i]

@@ -471,3 +471,39 @@ func TestRunner_StartAndLimits(t *testing.T) {
 		t.Fatalf("dead letters %+v, want the large record", dead)
 	}
 }
+
+// Batches far larger than a read (an archive's objects: millions of
+// records, megabytes) are read in pages, and ahead of the batch by at
+// most 8 MiB: the records held stay within a batch, 8 MiB and a page,
+// however many a batch may count.
+func TestRunner_LargeBatchesReadInPages(t *testing.T) {
+	s := backends.SQLite(t)
+	ctx := context.Background()
+	data := json.RawMessage(`"` + strings.Repeat("x", 4000) + `"`)
+	for range 10 {
+		evs := make([]sluice.Event, 1000)
+		for i := range evs {
+			evs[i] = sluice.Event{Type: "t", Stream: fmt.Sprintf("s%d", i%3), Data: data}
+		}
+		if _, err := s.Append(ctx, []sluice.AppendRequest{{Events: evs}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dest := &memsink.Sink{}
+	dest.Script(func(int, []sluice.SinkRecord) error { return errors.New("down") })
+	cfg := fast("archive")
+	cfg.Batch = sink.Batch{MaxEvents: 1 << 20, MaxBytes: 16 << 20}
+	cfg.Retry = sink.Retry{MaxAttempts: 1000, MaxAge: time.Hour, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	m := start(t, s, dest, cfg, sink.Limits{})
+	var pending int
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		st, err := m.State(ctx, "archive")
+		pending = st.Pending
+		return err == nil && st.Counts.Failed > 0 && pending > 0
+	}, "the sink held no records")
+	// A record's body is about 4,200 bytes: a batch is about 4,000
+	// records, 8 MiB 2,000 and a page 1,000.
+	if pending < 3900 || pending > 7000 {
+		t.Fatalf("%d records held of the 10,000 in the log, want a batch and at most 8 MiB and a page more", pending)
+	}
+}

@@ -2,6 +2,7 @@ package sinktest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/sink"
 )
@@ -35,6 +36,10 @@ type Harness struct {
 	// takes the other records of the same batch (a partial failure). Nil
 	// for sinks whose destinations take a batch whole or not at all.
 	Flaky func(t testing.TB, ids []string, times int)
+	// Linger is the batch linger the suite's sinks get; 0: the
+	// destination's default. A destination whose batches linger for
+	// minutes by default (an archive's objects) sets a short one.
+	Linger time.Duration
 }
 
 // New makes a Harness with a fresh destination; it cleans up after t.

@@ -24,7 +24,9 @@ var binary struct {
 	err  error
 }
 
-func sluiceBinary(t *testing.T) string {
+// Binary returns the sluice command built for this test process (once,
+// for the suite's restart test and a sink's own tests of the binary).
+func Binary(t *testing.T) string {
 	t.Helper()
 	binary.once.Do(func() {
 		// Removed with the system's temporary files: tests of several
@@ -50,6 +52,9 @@ func testRestart(t *testing.T, h Harness, _ Features) {
 	entry := maps.Clone(h.Fields)
 	entry["name"] = sinkName
 	entry["batch"] = map[string]any{"max_events": 5}
+	if h.Linger > 0 {
+		entry["batch"] = map[string]any{"max_events": 5, "linger": h.Linger.String()}
+	}
 	entry["retry"] = map[string]any{"max_attempts": 1000, "max_age": "1h", "initial_backoff": "5ms", "max_backoff": "50ms"}
 	cfg, err := yaml.Marshal(map[string]any{"sinks": []any{entry}})
 	if err != nil {
@@ -59,7 +64,7 @@ func testRestart(t *testing.T, h Harness, _ Features) {
 	if err := os.WriteFile(path, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin := sluiceBinary(t)
+	bin := Binary(t)
 	env := []string{"SLUICE_ADMIN_KEY=" + restartKey}
 	args := []string{"--data", filepath.Join(dir, "data"), "--config", path}
 	s := testutil.StartSluice(t, bin, env, args...)

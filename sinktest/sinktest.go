@@ -48,9 +48,9 @@ type running struct {
 
 // config is the suite's sink configuration: small batches, fast retries,
 // a breaker that opens after three failed deliveries.
-func config() sink.Config {
+func config(h Harness) sink.Config {
 	return sink.Config{Name: sinkName, Type: "conformance",
-		Batch:   sink.Batch{MaxEvents: 7},
+		Batch:   sink.Batch{MaxEvents: 7, Linger: h.Linger},
 		Retry:   sink.Retry{MaxAttempts: 1000, MaxAge: time.Hour, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 		Breaker: sink.Breaker{Failures: 3, OpenFor: 200 * time.Millisecond}, LeaseTTL: 2 * time.Second}
 }
@@ -64,7 +64,7 @@ func start(t *testing.T, h Harness) *running {
 	if err != nil {
 		t.Fatalf("open the sink: %v", err)
 	}
-	r, err := sink.NewRunner(store, s, config(), h.Destination.Limits(), sink.RunnerOptions{Node: "node-1"})
+	r, err := sink.NewRunner(store, s, config(h), h.Destination.Limits(), sink.RunnerOptions{Node: "node-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

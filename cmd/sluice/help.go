@@ -22,6 +22,8 @@ Commands:
 	config check   check a configuration file without starting
 	bench          send load to a sluice and measure it; bench suite: the
 	               standard scenarios against baselines
+	archive verify check what an s3 sink archived: every position once,
+	               every object readable
 	version        print the version
 	help           print this help, or a command's: sluice help serve
 
@@ -33,6 +35,7 @@ var commandHelp = map[string]string{
 	"serve":   serveUsage,
 	"config":  configUsage,
 	"bench":   benchUsage,
+	"archive": archiveUsage,
 	"version": versionUsage,
 }
 

@@ -57,6 +57,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return (&ConfigCommand{m}).Run(ctx, args)
 	case "bench":
 		return (&BenchCommand{m}).Run(ctx, args)
+	case "archive":
+		return (&ArchiveCommand{m}).Run(ctx, args)
 	case "version":
 		return (&VersionCommand{m}).Run(ctx, args)
 	case "help", "-h", "-help", "--help":

@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/sink/kinesis"
 	"github.com/sluicehq/sluice/sink/nats"
 	"github.com/sluicehq/sluice/sink/opensearch"
+	"github.com/sluicehq/sluice/sink/s3"
 	"github.com/sluicehq/sluice/sink/webhook"
 )
 
@@ -30,6 +31,7 @@ var sinkTypes = map[string]func() sink.Destination{
 	"kinesis":    func() sink.Destination { return new(kinesis.Config) },
 	"nats":       func() sink.Destination { return new(nats.Config) },
 	"opensearch": func() sink.Destination { return new(opensearch.Config) },
+	"s3":         func() sink.Destination { return new(s3.Config) },
 	"webhook":    func() sink.Destination { return new(webhook.Config) },
 }
 

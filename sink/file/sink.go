@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/sink"
 )
 
 var _ sluice.Sink = (*Sink)(nil)
@@ -54,26 +55,10 @@ func (s *Sink) Deliver(ctx context.Context, records []sluice.SinkRecord) error {
 	return s.append(s.buf)
 }
 
-// appendLines appends each body and a newline. A body is one JSON value,
-// but the data of an event is kept as its client wrote it, line breaks
-// included: outside strings (where JSON has no raw line breaks) they are
-// white space, written as spaces, so that the value is the same on one
-// line.
+// appendLines appends each body as a line (sink.AppendLine).
 func appendLines(b []byte, records []sluice.SinkRecord) []byte {
 	for _, r := range records {
-		start := len(b)
-		b = append(b, r.Body...)
-		for _, c := range [...]byte{'\n', '\r'} {
-			for i := start; ; {
-				j := bytes.IndexByte(b[i:], c)
-				if j < 0 {
-					break
-				}
-				b[i+j] = ' '
-				i += j + 1
-			}
-		}
-		b = append(b, '\n')
+		b = sink.AppendLine(b, r.Body)
 	}
 	return b
 }
