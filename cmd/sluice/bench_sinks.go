@@ -77,7 +77,8 @@ func printSinksReport(w io.Writer, cfg bench.SinksConfig, res bench.SinksResult)
 	fmt.Fprintf(w, "  ingest       %s events, %s/s; %d errors, %d requests late\n", bench.Thousands(float64(res.Events)), bench.Thousands(res.EventsPerSec), res.IngestErrors, res.Late)
 	fmt.Fprintf(w, "               %s (durable ingest requests, from when due)\n", formatLatency(res.Ingest))
 	for _, s := range res.Sinks {
-		fmt.Fprintf(w, "  %-12s %s (commit → arrival, %s events)\n", s.Name, formatLatency(s.Latency), bench.Thousands(float64(s.Delivered)))
+		fmt.Fprintf(w, "  %-12s %s (commit start → arrival, %s events)\n", s.Name, formatLatency(s.Latency), bench.Thousands(float64(s.Delivered)))
+		fmt.Fprintf(w, "  %-12s %s (acknowledged → arrival; %s before the acknowledgement)\n", "", formatLatency(s.AckLatency), bench.Thousands(float64(s.BeforeAck)))
 		fmt.Fprintf(w, "               drain: %s events/s from the log, %.2f server CPU seconds per million events\n", bench.Thousands(s.DrainPerSec), s.DrainCPU)
 	}
 }

@@ -79,20 +79,28 @@ func (a *arrivals) count(after, through sluice.Position) int {
 	return n
 }
 
-// latency is, for the positions in (after, through], the time from commit
-// to arrival.
-func (a *arrivals) latency(after, through sluice.Position) (Latency, int) {
+// latency is, for the positions in (after, through], the time from its
+// commit's start (recorded_at) to arrival, and from the durable
+// acknowledgement of its ingest request (acked) to arrival, with how many
+// arrived before their acknowledgement (counted as 0).
+func (a *arrivals) latency(after, through sluice.Position, acked map[sluice.Position]time.Time) (commit, ack Latency, n, beforeAck int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var h histogram
-	n := 0
+	var hc, ha histogram
 	for p, at := range a.at {
-		if p > after && p <= through {
-			h.record(max(at.Sub(a.committed[p]), 0))
-			n++
+		if p <= after || p > through {
+			continue
+		}
+		hc.record(max(at.Sub(a.committed[p]), 0))
+		n++
+		if t, ok := acked[p]; ok {
+			if at.Before(t) {
+				beforeAck++
+			}
+			ha.record(max(at.Sub(t), 0))
 		}
 	}
-	return h.latency(), n
+	return hc.latency(), ha.latency(), n, beforeAck
 }
 
 // NewReceivers starts the receivers, with their files in dir, and the
@@ -240,9 +248,14 @@ type SinksResult struct {
 type SinkFigures struct {
 	Name string `json:"name"`
 	// Delivered counts the steady phase's events that arrived; Latency
-	// is from each one's commit to its arrival.
-	Delivered int     `json:"delivered"`
-	Latency   Latency `json:"latency"`
+	// is from each one's commit's start (its recorded_at: the commit's
+	// write and fsync included) to its arrival, AckLatency from the
+	// durable acknowledgement of its ingest request, BeforeAck how many
+	// arrived before it (counted as 0).
+	Delivered  int     `json:"delivered"`
+	Latency    Latency `json:"latency"`
+	AckLatency Latency `json:"ack_latency"`
+	BeforeAck  int     `json:"before_ack"`
 	// DrainEvents were delivered from the log at DrainPerSec, the server
 	// using DrainCPU CPU seconds per million events.
 	DrainEvents int     `json:"drain_events"`
@@ -265,7 +278,15 @@ func Sinks(ctx context.Context, cfg SinksConfig, rc *Receivers) (SinksResult, er
 		return res, err
 	}
 	runCtx, cancel := context.WithTimeout(ctx, sc.Duration)
-	run := steady(runCtx, in, sc, func(sluice.Position, time.Time) {})
+	var ackedMu sync.Mutex
+	acked := map[sluice.Position]time.Time{}
+	run := steady(runCtx, in, sc, func(pos sluice.Position, at time.Time) {
+		ackedMu.Lock()
+		defer ackedMu.Unlock()
+		for p := pos - sluice.Position(sc.Batch) + 1; p <= pos; p++ {
+			acked[p] = at
+		}
+	})
 	cancel()
 	res.Events, res.IngestErrors, res.Late = run.ingested, run.errs, run.late
 	res.EventsPerSec, res.Ingest = float64(run.ingested)/run.elapsed.Seconds(), run.latency.latency()
@@ -282,7 +303,7 @@ func Sinks(ctx context.Context, cfg SinksConfig, rc *Receivers) (SinksResult, er
 			return res, fmt.Errorf("bench: sink %s: %d of %d events arrived: %w", r.name, r.a.count(before, through), through-before, err)
 		}
 		f := SinkFigures{Name: r.name}
-		f.Latency, f.Delivered = r.a.latency(before, through)
+		f.Latency, f.AckLatency, f.Delivered, f.BeforeAck = r.a.latency(before, through, acked)
 		res.Sinks = append(res.Sinks, f)
 	}
 	// The drains: the sinks paused, the log filled, each resumed alone.
