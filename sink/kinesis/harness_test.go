@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/internal/testutil/npmpeers"
 	"github.com/sluicehq/sluice/sink"
@@ -102,8 +103,8 @@ func newDestination(tb testing.TB, shards int) *destination {
 // config is a sink's configuration for the stream, through the proxy.
 func (d *destination) config() *Config {
 	return &Config{
-		Stream: d.stream, Region: testRegion, Endpoint: d.proxy.URL(),
-		AccessKeyID: "test", SecretAccessKey: "test", Timeout: time.Minute,
+		Stream: d.stream, AWS: awsconf.Config{Region: testRegion, Endpoint: d.proxy.URL(), AccessKeyID: "test", SecretAccessKey: "test"},
+		Timeout: time.Minute,
 	}
 }
 
@@ -186,8 +187,8 @@ func newHarness(t *testing.T) sinktest.Harness {
 	return sinktest.Harness{
 		Destination: c,
 		Fields: map[string]any{
-			"type": "kinesis", "stream": c.Stream, "region": c.Region, "endpoint": c.Endpoint,
-			"access_key_id": c.AccessKeyID, "secret_access_key": c.SecretAccessKey, "timeout": c.Timeout.String(),
+			"type": "kinesis", "stream": c.Stream, "region": c.AWS.Region, "endpoint": c.AWS.Endpoint,
+			"access_key_id": c.AWS.AccessKeyID, "secret_access_key": c.AWS.SecretAccessKey, "timeout": c.Timeout.String(),
 		},
 		Received: d.bodies,
 		Outage: func(t testing.TB, on bool) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
 )
@@ -461,7 +462,7 @@ func TestSink_Deliver_Errors(t *testing.T) {
 		}
 		addr := l.Addr().String()
 		l.Close()
-		c := &Config{Stream: "s", Region: testRegion, Endpoint: "http://" + addr, AccessKeyID: "a", SecretAccessKey: "b"}
+		c := &Config{Stream: "s", AWS: awsconf.Config{Region: testRegion, Endpoint: "http://" + addr, AccessKeyID: "a", SecretAccessKey: "b"}}
 		err = open(t, c).Deliver(context.Background(), newRecords(1, "s"))
 		if err == nil || sluice.IsPermanent(err) || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("want a retryable connection refused, got %v", err)

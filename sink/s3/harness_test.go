@@ -14,6 +14,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/sinktest"
 )
 
@@ -74,8 +75,8 @@ func newDestination(tb testing.TB) *destination {
 
 // config is a sink configuration for the fake under prefix.
 func (d *destination) config(prefix string) *Config {
-	return &Config{Bucket: testBucket, Prefix: prefix, Endpoint: d.srv.URL, PathStyle: true, Region: "us-east-1",
-		AccessKeyID: "test", SecretAccessKey: "test"}
+	return &Config{Bucket: testBucket, Prefix: prefix, PathStyle: true,
+		AWS: awsconf.Config{Endpoint: d.srv.URL, Region: "us-east-1", AccessKeyID: "test", SecretAccessKey: "test"}}
 }
 
 // fields are config's as a sinks: entry spells them.

@@ -17,6 +17,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
@@ -173,7 +174,7 @@ func TestSink_Outage(t *testing.T) {
 	if err == nil || sluice.IsPermanent(err) || !strings.Contains(err.Error(), "SlowDown") {
 		t.Fatalf("during an outage: %v, want a retryable error saying SlowDown", err)
 	}
-	if bad := (&Config{Bucket: "no-such-bucket", Endpoint: d.srv.URL, PathStyle: true, AccessKeyID: "a", SecretAccessKey: "b"}); true {
+	if bad := (&Config{Bucket: "no-such-bucket", PathStyle: true, AWS: awsconf.Config{Endpoint: d.srv.URL, AccessKeyID: "a", SecretAccessKey: "b"}}); true {
 		d.down.Store(false)
 		err := open(t, bad).Deliver(context.Background(), records(1, 3, time.Now(), 0))
 		if err == nil || sluice.IsPermanent(err) || !strings.Contains(err.Error(), "NoSuchBucket") {
