@@ -10,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 func TestConfig_Validate(t *testing.T) {
@@ -54,16 +55,7 @@ func TestConfig_Validate(t *testing.T) {
 		}},
 		{"SecretWithoutKey", Config{Stream: "s", AWS: awsconf.Config{SecretAccessKey: "b"}}, []string{"access_key_id, secret_access_key: set both or neither"}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.c.Validate()
-			var got []string
-			if err != nil {
-				got = strings.Split(err.Error(), "\n")
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { sinktest.CheckProblems(t, tt.c.Validate(), tt.want) })
 	}
 }
 

@@ -1,11 +1,9 @@
 package kinesis
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/awsconf"
@@ -217,26 +214,7 @@ func TestHarness(t *testing.T) {
 	ctx := context.Background()
 	records := newRecords(12, "a", "b", "c")
 
-	t.Run("Fields", func(t *testing.T) {
-		fields := maps.Clone(h.Fields)
-		if fields["type"] != "kinesis" {
-			t.Errorf("type: %v", fields["type"])
-		}
-		delete(fields, "type")
-		doc, err := yaml.Marshal(fields)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c Config
-		dec := yaml.NewDecoder(bytes.NewReader(doc))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil {
-			t.Fatalf("decode the fields: %v\n%s", err, doc)
-		}
-		if c != *h.Destination.(*Config) {
-			t.Errorf("the fields decode to %+v, want %+v", c, *h.Destination.(*Config))
-		}
-	})
+	t.Run("Fields", func(t *testing.T) { sinktest.CheckFields(t, h, "kinesis") })
 
 	t.Run("Received", func(t *testing.T) {
 		if err := s.Deliver(ctx, records[:6]); err != nil {

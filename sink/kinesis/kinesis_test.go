@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // newRecords returns n records as the runner hands them: stored events,
@@ -37,15 +38,10 @@ func newRecords(n int, streams ...string) []sluice.SinkRecord {
 	return records
 }
 
-// open opens the sink of c, and closes it when tb ends.
+// open opens the sink of c and closes it when tb ends.
 func open(tb testing.TB, c *Config) *Sink {
 	tb.Helper()
-	s, err := c.Open(context.Background(), sink.Env{Name: "test"})
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s.(*Sink)
+	return sinktest.Open[*Sink](tb, c, sink.Env{Name: "test"})
 }
 
 // ids returns the event ids of bodies, each a stored event's JSON.

@@ -30,6 +30,13 @@ func TestConformance(t *testing.T) {
 	}, sinktest.Features{})
 }
 
+// TestHarness_Fields: the fields the binary's tests get are the
+// configuration the in-process tests run.
+func TestHarness_Fields(t *testing.T) {
+	d := newDestination(t)
+	sinktest.CheckFields(t, sinktest.Harness{Destination: d.config("p"), Fields: d.fields("p")}, "s3")
+}
+
 // testBucket is the bucket of every test's fake S3.
 const testBucket = "sluice-archive"
 

@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // records makes n records at positions from.., committed at at, with
@@ -38,15 +39,10 @@ func records(from sluice.Position, n int, at time.Time, pad int) []sluice.SinkRe
 	return out
 }
 
-// open opens the sink of cfg as node-1.
+// open opens the sink of cfg as node-1 and closes it when t ends.
 func open(t testing.TB, cfg *Config) sluice.Sink {
 	t.Helper()
-	s, err := cfg.Open(context.Background(), sink.Env{Name: "archive", Node: "node-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return sinktest.Open[sluice.Sink](t, cfg, sink.Env{Name: "archive", Node: "node-1"})
 }
 
 // bodies returns the records' bodies.
