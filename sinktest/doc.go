@@ -6,4 +6,9 @@
 // failures, an outage and recovery with nothing lost, a restart of the
 // real binary by SIGKILL mid-batch with nothing lost, dead letters and
 // their redrive, and replay.
+//
+// It also holds what the sinks' own tests share: Open (a sink for a
+// test), CheckProblems (a Validate's problems, in order), CheckFields (a
+// harness's YAML fields are its configuration), and Binary, StartBinary
+// and Call (the real binary, run on one sinks: entry, and its API).
 package sinktest

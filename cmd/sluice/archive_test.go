@@ -19,6 +19,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/sink"
 	"github.com/sluicehq/sluice/sink/s3"
 )
@@ -46,7 +47,7 @@ func TestArchiveVerify(t *testing.T) {
 		return path
 	}
 	write := func(bucket string, ranges ...[2]int) {
-		cfg := &s3.Config{Bucket: bucket, Prefix: "events", Endpoint: srv.URL, PathStyle: true, AccessKeyID: "k", SecretAccessKey: "s"}
+		cfg := &s3.Config{Bucket: bucket, Prefix: "events", PathStyle: true, AWS: awsconf.Config{Endpoint: srv.URL, AccessKeyID: "k", SecretAccessKey: "s"}}
 		s, err := cfg.Open(context.Background(), sink.Env{Name: "archive", Node: "node-1"})
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/internal/awsconf"
+	"github.com/sluicehq/sluice/sink/kinesis"
 )
 
 // writeConfig writes a configuration file for the test and returns its path.
@@ -133,6 +135,24 @@ func TestLoadConfig(t *testing.T) {
 		path := writeConfig(t, "listen: 127.0.0.1:7070\nlisten_addr: 0.0.0.0:80\nhttp:\n  limits:\n    max_body: 10\n")
 		_, err := LoadConfig(path, envOf(nil))
 		expectProblems(t, err, `line 2: unknown field "listen_addr"`, `line 5: unknown field "max_body"`)
+	})
+
+	t.Run("InlineSinkFields", func(t *testing.T) {
+		t.Parallel()
+		// The AWS fields of kinesis and s3 are an inlined struct: they are
+		// the sink's own, and a misspelt one is named with its line.
+		good := "sinks:\n  - name: k\n    type: kinesis\n    stream: s\n    region: eu-west-1\n    access_key_id: a\n    secret_access_key: b\n"
+		cfg, err := LoadConfig(writeConfig(t, good), envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &kinesis.Config{Stream: "s", AWS: awsconf.Config{Region: "eu-west-1", AccessKeyID: "a", SecretAccessKey: "b"}}
+		if got := cfg.Sinks[0].Destination; !reflect.DeepEqual(got, want) {
+			t.Errorf("decoded %+v, want %+v", got, want)
+		}
+		bad := "sinks:\n  - name: a\n    type: s3\n    bucket: b\n    regoin: eu-west-1\n"
+		_, err = LoadConfig(writeConfig(t, bad), envOf(nil))
+		expectProblems(t, err, `line 5: unknown field "regoin" in a s3 sink`)
 	})
 
 	t.Run("WrongType", func(t *testing.T) {

@@ -1,8 +1,9 @@
 package file
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 func TestConfig_Validate(t *testing.T) {
@@ -26,15 +27,6 @@ func TestConfig_Validate(t *testing.T) {
 			"max_files: must not be negative",
 		}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			var got []string
-			if err != nil {
-				got = strings.Split(err.Error(), "\n")
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Fatalf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { sinktest.CheckProblems(t, tt.cfg.Validate(), tt.want) })
 	}
 }

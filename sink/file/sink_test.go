@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // records makes n stored events over three streams, with their bodies as
@@ -35,14 +36,10 @@ func records(prefix string, n int) []sluice.SinkRecord {
 	return recs
 }
 
+// open opens the sink of cfg and closes it when tb ends.
 func open(tb testing.TB, cfg *Config) *Sink {
 	tb.Helper()
-	s, err := cfg.Open(context.Background(), sink.Env{Name: "test"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s.(*Sink)
+	return sinktest.Open[*Sink](tb, cfg, sink.Env{Name: "test"})
 }
 
 // ids decodes the lines and returns their events' ids, failing the test

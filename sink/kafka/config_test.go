@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"maps"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 func TestConfig_Validate(t *testing.T) {
@@ -61,16 +61,7 @@ func TestConfig_Validate(t *testing.T) {
 		}},
 		{"NegativeTimeout", Config{Brokers: []string{"k:1"}, Topic: "t", Timeout: -time.Second}, []string{"timeout: -1s: want at least 1s"}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.c.Validate()
-			var got []string
-			if err != nil {
-				got = strings.Split(err.Error(), "\n")
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { sinktest.CheckProblems(t, tt.c.Validate(), tt.want) })
 	}
 }
 
@@ -120,25 +111,7 @@ sasl: {mechanism: PLAIN, username: u, password: p}
 // configuration it tests in-process.
 func TestHarness_Fields(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	fields := maps.Clone(h.Fields)
-	if fields["type"] != "kafka" {
-		t.Errorf("type: %v", fields["type"])
-	}
-	delete(fields, "type")
-	doc, err := yaml.Marshal(fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(doc))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("decode the fields: %v\n%s", err, doc)
-	}
-	if !reflect.DeepEqual(&c, h.Destination) {
-		t.Errorf("the fields decode to %+v, want %+v", c, h.Destination)
-	}
+	sinktest.CheckFields(t, newHarness(t), "kafka")
 }
 
 func TestConfig_Open(t *testing.T) {

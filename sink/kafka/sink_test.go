@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // newRecords makes n stored events, ids ev-0…, of the streams in turn,
@@ -40,12 +41,7 @@ func newRecords(n int, streams ...string) []sluice.SinkRecord {
 // open opens the sink of c and closes it when tb ends.
 func open(tb testing.TB, c *Config) *Sink {
 	tb.Helper()
-	s, err := c.Open(context.Background(), sink.Env{Name: "test"})
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s.(*Sink)
+	return sinktest.Open[*Sink](tb, c, sink.Env{Name: "test"})
 }
 
 // header returns the value of r's header key.

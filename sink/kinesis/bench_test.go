@@ -16,7 +16,7 @@ import (
 func BenchmarkSink_Deliver(b *testing.B) {
 	d := newDestination(b, 4)
 	c := d.config()
-	c.Endpoint = kinesaliteURL(b)
+	c.AWS.Endpoint = kinesaliteURL(b)
 	s := open(b, c)
 	records := newRecords(500, "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
 	var size int64
@@ -39,6 +39,6 @@ func BenchmarkSink_Deliver(b *testing.B) {
 // default batches of 500: kinesalite's pace.
 func BenchmarkDrain(b *testing.B) {
 	c := newDestination(b, 4).config()
-	c.Endpoint = kinesaliteURL(b)
+	c.AWS.Endpoint = kinesaliteURL(b)
 	sinktest.Drain(b, c, 20_000, sink.Batch{})
 }

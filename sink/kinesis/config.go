@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/sink"
 )
 
@@ -33,15 +29,12 @@ const (
 const (
 	// DefaultRegion is the region when neither the configuration, the
 	// stream's ARN nor the environment names one.
-	DefaultRegion = "us-east-1"
+	DefaultRegion = awsconf.DefaultRegion
 	// DefaultTimeout bounds one PutRecords request.
 	DefaultTimeout = 30 * time.Second
 )
 
-var (
-	streamName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
-	regionName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
-)
+var streamName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 
 // Config is a kinesis sink's part of a sinks: entry.
 type Config struct {
@@ -52,30 +45,17 @@ type Config struct {
 	// instead of or beside Stream (then both must name the same stream);
 	// its region is the region unless Region says otherwise. Default: none.
 	StreamARN string `yaml:"stream_arn"`
-	// Region is the stream's AWS region. Default: the stream ARN's region,
-	// else the environment's (AWS_REGION, AWS_DEFAULT_REGION, the
-	// profile's), else us-east-1.
-	Region string `yaml:"region"`
-	// Endpoint is the URL of a Kinesis-compatible endpoint (kinesalite, a
-	// local stack, a VPC endpoint): http://127.0.0.1:4567. Default: empty,
-	// AWS's endpoint for the region.
-	Endpoint string `yaml:"endpoint"`
+	// AWS holds region (the stream's; default: the stream ARN's region,
+	// else the environment's), endpoint (a Kinesis-compatible one:
+	// kinesalite, a local stack, a VPC endpoint: http://127.0.0.1:4567),
+	// profile, and access_key_id with secret_access_key; see
+	// awsconf.Config for their defaults.
+	AWS awsconf.Config `yaml:",inline"`
 	// PartitionKey is the event field that each record's partition key is
 	// taken from (id, type, stream, category, source, data.<path>,
 	// metadata.<path>); records of one key go to one shard, in order.
 	// Default: stream.
 	PartitionKey string `yaml:"partition_key"`
-	// Profile is the shared configuration profile (~/.aws/config and
-	// ~/.aws/credentials) that credentials and region come from; a profile
-	// can assume a role (role_arn with source_profile or
-	// credential_source). Default: AWS_PROFILE, else "default".
-	Profile string `yaml:"profile"`
-	// AccessKeyID and SecretAccessKey are static credentials, for local
-	// stacks and hosts without any other: prefer the SDK's default chain
-	// (environment, profile, web identity, container or instance role).
-	// Default: empty, the default chain.
-	AccessKeyID     string `yaml:"access_key_id"`
-	SecretAccessKey string `yaml:"secret_access_key"`
 	// Timeout bounds one PutRecords request, from connecting to reading
 	// the answer. Default: 30s.
 	Timeout time.Duration `yaml:"timeout"`
@@ -100,26 +80,13 @@ func (c *Config) Validate() error {
 			bad("stream_arn: %v", err)
 		case c.Stream != "" && name != c.Stream:
 			bad("stream_arn: names stream %q, and stream says %q", name, c.Stream)
-		case c.Region != "" && region != c.Region:
-			bad("stream_arn: the stream is in %s, and region says %s", region, c.Region)
+		case c.AWS.Region != "" && region != c.AWS.Region:
+			bad("stream_arn: the stream is in %s, and region says %s", region, c.AWS.Region)
 		}
 	}
-	if c.Region != "" && !regionName.MatchString(c.Region) {
-		bad("region: %q is not a region name (eu-west-1)", c.Region)
-	}
-	if c.Endpoint != "" {
-		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("endpoint: %q is not an http:// or https:// URL", c.Endpoint)
-		}
-	}
+	errs = append(errs, c.AWS.Problems()...)
 	if _, err := sink.ParseField(c.PartitionKey); err != nil {
 		bad("partition_key: %v", err)
-	}
-	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
-		bad("access_key_id, secret_access_key: set both or neither")
-	}
-	if c.AccessKeyID != "" && c.Profile != "" {
-		bad("profile: not with access_key_id: credentials come from one or the other")
 	}
 	if c.Timeout < 0 {
 		bad("timeout: %s is negative", c.Timeout)
@@ -161,34 +128,21 @@ func (c *Config) Open(ctx context.Context, env sink.Env) (sluice.Sink, error) {
 		return nil, err
 	}
 	key, _ := sink.ParseField(c.PartitionKey)
-	opts := []func(*config.LoadOptions) error{config.WithDefaultRegion(DefaultRegion)}
-	if region := c.region(); region != "" {
-		opts = append(opts, config.WithRegion(region))
+	var arnRegion string
+	if c.StreamARN != "" {
+		arnRegion, _, _ = parseStreamARN(c.StreamARN)
 	}
-	if c.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(c.Profile))
-	}
-	if c.AccessKeyID != "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, transport, err := c.AWS.Load(ctx, arnRegion)
 	if err != nil {
-		return nil, fmt.Errorf("kinesis sink %q: aws configuration: %w", env.Name, err)
+		return nil, fmt.Errorf("kinesis sink %q: %w", env.Name, err)
 	}
-	// A transport of the sink's own, with the configuration's settings
-	// (AWS_CA_BUNDLE), so that Close can close its connections.
-	transport := awshttp.NewBuildableClient().GetTransport()
-	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		transport = b.GetTransport()
-	}
-	cfg.HTTPClient = &http.Client{Transport: transport}
 	client := awskinesis.NewFromConfig(cfg, func(o *awskinesis.Options) {
 		// One attempt per Deliver: the runner retries, with its backoff,
 		// budget and circuit breaker.
 		o.Retryer = aws.NopRetryer{}
 		o.RetryMaxAttempts = 0
-		if c.Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.Endpoint)
+		if c.AWS.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.AWS.Endpoint)
 		}
 	})
 	s := &Sink{client: client, transport: transport, key: key, timeout: c.Timeout}
@@ -202,17 +156,4 @@ func (c *Config) Open(ctx context.Context, env sink.Env) (sluice.Sink, error) {
 		s.streamARN = aws.String(c.StreamARN)
 	}
 	return s, nil
-}
-
-// region is the region the configuration names, itself or through the
-// stream's ARN; "" leaves it to the environment.
-func (c *Config) region() string {
-	if c.Region != "" {
-		return c.Region
-	}
-	if c.StreamARN != "" {
-		region, _, _ := parseStreamARN(c.StreamARN)
-		return region
-	}
-	return ""
 }

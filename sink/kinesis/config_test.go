@@ -3,12 +3,14 @@ package kinesis
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/awsconf"
+	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 func TestConfig_Validate(t *testing.T) {
@@ -21,20 +23,21 @@ func TestConfig_Validate(t *testing.T) {
 		{"Stream", Config{Stream: "events"}, nil},
 		{"StreamARN", Config{StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/events"}, nil},
 		{"Everything", Config{
-			Stream: "events", StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/events", Region: "eu-west-1",
-			Endpoint: "https://kinesis.example.com", PartitionKey: "data.user.id", AccessKeyID: "a", SecretAccessKey: "b", Timeout: time.Second,
+			Stream: "events", StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/events",
+			AWS:          awsconf.Config{Region: "eu-west-1", Endpoint: "https://kinesis.example.com", AccessKeyID: "a", SecretAccessKey: "b"},
+			PartitionKey: "data.user.id", Timeout: time.Second,
 		}, nil},
 		{"NoStream", Config{}, []string{"stream: required (or stream_arn)"}},
 		{"BadValues", Config{
-			Stream: "my stream", Region: "Europe", Endpoint: "127.0.0.1:4567", PartitionKey: "time",
-			AccessKeyID: "a", Profile: "prod", Timeout: -time.Second,
+			Stream: "my stream", AWS: awsconf.Config{Region: "Europe", Endpoint: "127.0.0.1:4567", AccessKeyID: "a", Profile: "prod"},
+			PartitionKey: "time", Timeout: -time.Second,
 		}, []string{
 			`stream: "my stream" is not a stream name (1-128 of a-z, A-Z, 0-9, _, ., -)`,
 			`region: "Europe" is not a region name (eu-west-1)`,
 			`endpoint: "127.0.0.1:4567" is not an http:// or https:// URL`,
-			`partition_key: field "time": want id, type, stream, category, source, data.<path> or metadata.<path>`,
 			"access_key_id, secret_access_key: set both or neither",
 			"profile: not with access_key_id: credentials come from one or the other",
+			`partition_key: field "time": want id, type, stream, category, source, data.<path> or metadata.<path>`,
 			"timeout: -1s is negative",
 		}},
 		{"StreamTooLong", Config{Stream: strings.Repeat("s", 129)}, []string{
@@ -47,21 +50,12 @@ func TestConfig_Validate(t *testing.T) {
 		{"ARNOfAnotherStream", Config{Stream: "a", StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/b"}, []string{
 			`stream_arn: names stream "b", and stream says "a"`,
 		}},
-		{"ARNInAnotherRegion", Config{StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/b", Region: "us-east-1"}, []string{
+		{"ARNInAnotherRegion", Config{StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/b", AWS: awsconf.Config{Region: "us-east-1"}}, []string{
 			"stream_arn: the stream is in eu-west-1, and region says us-east-1",
 		}},
-		{"SecretWithoutKey", Config{Stream: "s", SecretAccessKey: "b"}, []string{"access_key_id, secret_access_key: set both or neither"}},
+		{"SecretWithoutKey", Config{Stream: "s", AWS: awsconf.Config{SecretAccessKey: "b"}}, []string{"access_key_id, secret_access_key: set both or neither"}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.c.Validate()
-			var got []string
-			if err != nil {
-				got = strings.Split(err.Error(), "\n")
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { sinktest.CheckProblems(t, tt.c.Validate(), tt.want) })
 	}
 }
 
@@ -76,17 +70,6 @@ func TestConfig_Limits(t *testing.T) {
 	}
 }
 
-// noAWSEnvironment clears what the SDK reads from the environment and the
-// shared configuration files for the rest of the test.
-func noAWSEnvironment(t *testing.T) {
-	dir := t.TempDir()
-	for _, v := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-}
-
 // The tests of Open change the environment, so none runs in parallel.
 func TestConfig_Open(t *testing.T) {
 	region := func(t *testing.T, c Config) string {
@@ -95,7 +78,7 @@ func TestConfig_Open(t *testing.T) {
 	}
 
 	t.Run("Region", func(t *testing.T) {
-		noAWSEnvironment(t)
+		testutil.NoAWSEnvironment(t)
 		if got := region(t, Config{Stream: "s"}); got != DefaultRegion {
 			t.Errorf("no region anywhere: %s, want %s", got, DefaultRegion)
 		}
@@ -106,18 +89,18 @@ func TestConfig_Open(t *testing.T) {
 		if got := region(t, Config{StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/b"}); got != "eu-west-1" {
 			t.Errorf("a stream ARN in eu-west-1: %s", got)
 		}
-		if got := region(t, Config{Stream: "s", Region: "eu-central-1"}); got != "eu-central-1" {
+		if got := region(t, Config{Stream: "s", AWS: awsconf.Config{Region: "eu-central-1"}}); got != "eu-central-1" {
 			t.Errorf("region: eu-central-1: %s", got)
 		}
 	})
 
 	t.Run("Profile", func(t *testing.T) {
-		noAWSEnvironment(t)
+		testutil.NoAWSEnvironment(t)
 		profiles := "[profile analytics]\nregion = sa-east-1\naws_access_key_id = a\naws_secret_access_key = b\n"
 		if err := os.WriteFile(os.Getenv("AWS_CONFIG_FILE"), []byte(profiles), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s := open(t, &Config{Stream: "s", Profile: "analytics"})
+		s := open(t, &Config{Stream: "s", AWS: awsconf.Config{Profile: "analytics"}})
 		if got := s.client.Options().Region; got != "sa-east-1" {
 			t.Errorf("the profile's region: %s", got)
 		}
@@ -125,14 +108,14 @@ func TestConfig_Open(t *testing.T) {
 		if err != nil || creds.AccessKeyID != "a" {
 			t.Errorf("the profile's credentials: %+v, %v", creds, err)
 		}
-		_, err = (&Config{Stream: "s", Profile: "missing"}).Open(context.Background(), sink.Env{Name: "x"})
+		_, err = (&Config{Stream: "s", AWS: awsconf.Config{Profile: "missing"}}).Open(context.Background(), sink.Env{Name: "x"})
 		if err == nil || !strings.Contains(err.Error(), "missing") {
 			t.Errorf("a missing profile: %v", err)
 		}
 	})
 
 	t.Run("NoSDKRetries", func(t *testing.T) {
-		noAWSEnvironment(t)
+		testutil.NoAWSEnvironment(t)
 		t.Setenv("AWS_MAX_ATTEMPTS", "5")
 		s := open(t, &Config{Stream: "s"})
 		if n := s.client.Options().Retryer.MaxAttempts(); n != 1 {

@@ -1,11 +1,9 @@
 package kinesis
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -17,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/internal/testutil/npmpeers"
 	"github.com/sluicehq/sluice/sink"
@@ -102,8 +100,8 @@ func newDestination(tb testing.TB, shards int) *destination {
 // config is a sink's configuration for the stream, through the proxy.
 func (d *destination) config() *Config {
 	return &Config{
-		Stream: d.stream, Region: testRegion, Endpoint: d.proxy.URL(),
-		AccessKeyID: "test", SecretAccessKey: "test", Timeout: time.Minute,
+		Stream: d.stream, AWS: awsconf.Config{Region: testRegion, Endpoint: d.proxy.URL(), AccessKeyID: "test", SecretAccessKey: "test"},
+		Timeout: time.Minute,
 	}
 }
 
@@ -186,8 +184,8 @@ func newHarness(t *testing.T) sinktest.Harness {
 	return sinktest.Harness{
 		Destination: c,
 		Fields: map[string]any{
-			"type": "kinesis", "stream": c.Stream, "region": c.Region, "endpoint": c.Endpoint,
-			"access_key_id": c.AccessKeyID, "secret_access_key": c.SecretAccessKey, "timeout": c.Timeout.String(),
+			"type": "kinesis", "stream": c.Stream, "region": c.AWS.Region, "endpoint": c.AWS.Endpoint,
+			"access_key_id": c.AWS.AccessKeyID, "secret_access_key": c.AWS.SecretAccessKey, "timeout": c.Timeout.String(),
 		},
 		Received: d.bodies,
 		Outage: func(t testing.TB, on bool) {
@@ -216,26 +214,7 @@ func TestHarness(t *testing.T) {
 	ctx := context.Background()
 	records := newRecords(12, "a", "b", "c")
 
-	t.Run("Fields", func(t *testing.T) {
-		fields := maps.Clone(h.Fields)
-		if fields["type"] != "kinesis" {
-			t.Errorf("type: %v", fields["type"])
-		}
-		delete(fields, "type")
-		doc, err := yaml.Marshal(fields)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c Config
-		dec := yaml.NewDecoder(bytes.NewReader(doc))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil {
-			t.Fatalf("decode the fields: %v\n%s", err, doc)
-		}
-		if c != *h.Destination.(*Config) {
-			t.Errorf("the fields decode to %+v, want %+v", c, *h.Destination.(*Config))
-		}
-	})
+	t.Run("Fields", func(t *testing.T) { sinktest.CheckFields(t, h, "kinesis") })
 
 	t.Run("Received", func(t *testing.T) {
 		if err := s.Deliver(ctx, records[:6]); err != nil {

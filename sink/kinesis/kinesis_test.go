@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // newRecords returns n records as the runner hands them: stored events,
@@ -36,15 +38,10 @@ func newRecords(n int, streams ...string) []sluice.SinkRecord {
 	return records
 }
 
-// open opens the sink of c, and closes it when tb ends.
+// open opens the sink of c and closes it when tb ends.
 func open(tb testing.TB, c *Config) *Sink {
 	tb.Helper()
-	s, err := c.Open(context.Background(), sink.Env{Name: "test"})
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s.(*Sink)
+	return sinktest.Open[*Sink](tb, c, sink.Env{Name: "test"})
 }
 
 // ids returns the event ids of bodies, each a stored event's JSON.
@@ -461,7 +458,7 @@ func TestSink_Deliver_Errors(t *testing.T) {
 		}
 		addr := l.Addr().String()
 		l.Close()
-		c := &Config{Stream: "s", Region: testRegion, Endpoint: "http://" + addr, AccessKeyID: "a", SecretAccessKey: "b"}
+		c := &Config{Stream: "s", AWS: awsconf.Config{Region: testRegion, Endpoint: "http://" + addr, AccessKeyID: "a", SecretAccessKey: "b"}}
 		err = open(t, c).Deliver(context.Background(), newRecords(1, "s"))
 		if err == nil || sluice.IsPermanent(err) || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("want a retryable connection refused, got %v", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 func TestConfig_Validate(t *testing.T) {
@@ -36,16 +37,7 @@ func TestConfig_Validate(t *testing.T) {
 		}},
 		{"BadVerb", Config{URL: "http://h", Index: "e-%Y.%b"}, []string{`index: "e-%Y.%b" %b: want %Y, %m, %d, %H or %%`}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.c.Validate()
-			var got []string
-			if err != nil {
-				got = strings.Split(err.Error(), "\n")
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { sinktest.CheckProblems(t, tt.c.Validate(), tt.want) })
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/testutil/fakebulk"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // recorded is the time the tests' events were recorded at.
@@ -35,14 +36,10 @@ func records(prefix string, n int) []sluice.SinkRecord {
 	return recs
 }
 
+// open opens the sink of c and closes it when tb ends.
 func open(tb testing.TB, c *Config) *Sink {
 	tb.Helper()
-	s, err := c.Open(context.Background(), sink.Env{Name: "test"})
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s.(*Sink)
+	return sinktest.Open[*Sink](tb, c, sink.Env{Name: "test"})
 }
 
 // failedIndexes returns the indexes a *DeliveryError names, and which are

@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/sink"
 )
 
@@ -34,7 +31,7 @@ const (
 const (
 	// DefaultRegion is the region when neither the configuration nor the
 	// environment names one.
-	DefaultRegion = "us-east-1"
+	DefaultRegion = awsconf.DefaultRegion
 	// DefaultPartBytes is the size of a multipart upload's parts
 	// (compressed): an object that compresses to less goes in one PUT.
 	DefaultPartBytes = 8 << 20
@@ -51,10 +48,7 @@ const (
 	defaultObjectEvents = 1 << 24
 )
 
-var (
-	bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	regionName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
-)
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // Config is an s3 sink's part of a sinks: entry.
 type Config struct {
@@ -64,27 +58,15 @@ type Config struct {
 	// (archive/events); leading and trailing slashes are ignored.
 	// Default: "" (the bucket's root).
 	Prefix string `yaml:"prefix"`
-	// Region is the bucket's region. Default: AWS_REGION,
-	// AWS_DEFAULT_REGION or the profile's, else us-east-1.
-	Region string `yaml:"region"`
-	// Endpoint is the URL of an S3-compatible service (MinIO, Ceph, R2,
-	// a VPC endpoint): http://127.0.0.1:9000. Default: empty, AWS's
-	// endpoint for the region.
-	Endpoint string `yaml:"endpoint"`
+	// AWS holds region (the bucket's), endpoint (an S3-compatible
+	// service's: MinIO, Ceph, R2, a VPC endpoint: http://127.0.0.1:9000),
+	// profile, and access_key_id with secret_access_key; see
+	// awsconf.Config for their defaults.
+	AWS awsconf.Config `yaml:",inline"`
 	// PathStyle addresses the bucket in the path (endpoint/bucket/key)
 	// instead of the host name (bucket.endpoint/key), as most
 	// S3-compatible services want. Default false.
 	PathStyle bool `yaml:"path_style"`
-	// Profile is the shared configuration profile (~/.aws/config and
-	// ~/.aws/credentials) that credentials and region come from. Default:
-	// AWS_PROFILE, else "default".
-	Profile string `yaml:"profile"`
-	// AccessKeyID and SecretAccessKey are static credentials, for
-	// S3-compatible services and hosts without any other: prefer the
-	// SDK's default chain (environment, profile, web identity, container
-	// or instance role). Default: empty, the default chain.
-	AccessKeyID     string `yaml:"access_key_id"`
-	SecretAccessKey string `yaml:"secret_access_key"`
 	// PartSize is the size of a multipart upload's parts, compressed,
 	// 5 MiB to 5 GiB: what the sink holds of an object in memory beside
 	// its records. An object that compresses to less is one PUT.
@@ -110,20 +92,7 @@ func (c *Config) Validate() error {
 	if strings.Contains(c.Prefix, "//") {
 		bad("prefix: %q has an empty folder (//)", c.Prefix)
 	}
-	if c.Region != "" && !regionName.MatchString(c.Region) {
-		bad("region: %q is not a region name (eu-west-1)", c.Region)
-	}
-	if c.Endpoint != "" {
-		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("endpoint: %q is not an http:// or https:// URL", c.Endpoint)
-		}
-	}
-	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
-		bad("access_key_id, secret_access_key: set both or neither")
-	}
-	if c.AccessKeyID != "" && c.Profile != "" {
-		bad("profile: not with access_key_id: credentials come from one or the other")
-	}
+	errs = append(errs, c.AWS.Problems()...)
 	if c.PartSize != 0 && (c.PartSize < minPartBytes || c.PartSize > maxPartBytes) {
 		bad("part_size: %d is not within S3's 5242880 (5 MiB) and 5368709120 (5 GiB)", c.PartSize)
 	}
@@ -176,27 +145,10 @@ func (c *Config) client(ctx context.Context, retries bool) (*awss3.Client, *http
 	if err := c.Validate(); err != nil {
 		return nil, nil, err
 	}
-	opts := []func(*config.LoadOptions) error{config.WithDefaultRegion(DefaultRegion)}
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
-	if c.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(c.Profile))
-	}
-	if c.AccessKeyID != "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, transport, err := c.AWS.Load(ctx, "")
 	if err != nil {
-		return nil, nil, fmt.Errorf("aws configuration: %w", err)
+		return nil, nil, err
 	}
-	// A transport of the sink's own, with the configuration's settings
-	// (AWS_CA_BUNDLE), so that Close can close its connections.
-	transport := awshttp.NewBuildableClient().GetTransport()
-	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		transport = b.GetTransport()
-	}
-	cfg.HTTPClient = &http.Client{Transport: transport}
 	client := awss3.NewFromConfig(cfg, func(o *awss3.Options) {
 		if !retries {
 			// One attempt per request: the runner retries, with its
@@ -208,8 +160,8 @@ func (c *Config) client(ctx context.Context, retries bool) (*awss3.Client, *http
 		// Objects written by multipart uploads have no checksum of the
 		// whole to check: gzip's CRC is what Verify checks.
 		o.DisableLogOutputChecksumValidationSkipped = true
-		if c.Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.Endpoint)
+		if c.AWS.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.AWS.Endpoint)
 		}
 	})
 	return client, transport, nil

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/awsconf"
 )
 
 func TestConfig_Validate(t *testing.T) {
@@ -12,8 +14,8 @@ func TestConfig_Validate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("a bucket alone: %v", err)
 	}
-	bad := Config{Bucket: "My_Bucket", Prefix: "a//b", Region: "Europe", Endpoint: "minio:9000", AccessKeyID: "id",
-		Profile: "p", PartSize: 1 << 20, Timeout: -time.Second}
+	bad := Config{Bucket: "My_Bucket", Prefix: "a//b", AWS: awsconf.Config{Region: "Europe", Endpoint: "minio:9000", AccessKeyID: "id", Profile: "p"},
+		PartSize: 1 << 20, Timeout: -time.Second}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("no error")

@@ -14,6 +14,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/sinktest"
 )
 
@@ -27,6 +28,13 @@ func TestConformance(t *testing.T) {
 			// Objects close by age in a fraction of the suite's waits.
 			Linger: 20 * time.Millisecond}
 	}, sinktest.Features{})
+}
+
+// TestHarness_Fields: the fields the binary's tests get are the
+// configuration the in-process tests run.
+func TestHarness_Fields(t *testing.T) {
+	d := newDestination(t)
+	sinktest.CheckFields(t, sinktest.Harness{Destination: d.config("p"), Fields: d.fields("p")}, "s3")
 }
 
 // testBucket is the bucket of every test's fake S3.
@@ -74,8 +82,8 @@ func newDestination(tb testing.TB) *destination {
 
 // config is a sink configuration for the fake under prefix.
 func (d *destination) config(prefix string) *Config {
-	return &Config{Bucket: testBucket, Prefix: prefix, Endpoint: d.srv.URL, PathStyle: true, Region: "us-east-1",
-		AccessKeyID: "test", SecretAccessKey: "test"}
+	return &Config{Bucket: testBucket, Prefix: prefix, PathStyle: true,
+		AWS: awsconf.Config{Endpoint: d.srv.URL, Region: "us-east-1", AccessKeyID: "test", SecretAccessKey: "test"}}
 }
 
 // fields are config's as a sinks: entry spells them.

@@ -2,17 +2,12 @@ package s3
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/client"
@@ -39,40 +34,7 @@ func (b *binarySink) start(batch map[string]any) *testutil.Sluice {
 	entry := b.d.fields(b.prefix)
 	maps.Copy(entry, b.fields)
 	entry["name"], entry["batch"] = "archive", batch
-	cfg, err := yaml.Marshal(map[string]any{"sinks": []any{entry}})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	path := filepath.Join(b.dir, "sluice.yaml")
-	if err := os.WriteFile(path, cfg, 0o600); err != nil {
-		b.t.Fatal(err)
-	}
-	return testutil.StartSluice(b.t, sinktest.Binary(b.t), []string{"SLUICE_ADMIN_KEY=" + restartKey},
-		"--data", filepath.Join(b.dir, "data"), "--config", path)
-}
-
-// sinkCall sends an admin request about the sink to the binary at base
-// and decodes its answer into out when out is set.
-func sinkCall(t *testing.T, method, url string, out any) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+restartKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %s", method, url, resp.Status)
-	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return sinktest.StartBinary(b.t, b.dir, restartKey, entry)
 }
 
 // ingest sends the events to the binary at base, in requests of per.
@@ -119,7 +81,7 @@ func TestBinary_KillWhileObjectOpen(t *testing.T) {
 	ingest(t, s.Base, events(100, 0), 50)
 	testutil.Eventually(t, 30*time.Second, func() bool {
 		var st struct{ Pending int }
-		sinkCall(t, http.MethodGet, s.Base+"/v1/sinks/archive", &st)
+		sinktest.Call(t, restartKey, http.MethodGet, s.Base+"/v1/sinks/archive", &st)
 		return st.Pending == 100
 	}, "the sink did not hold the 100 events in its open object")
 	s.Kill()
@@ -143,7 +105,7 @@ func TestBinary_KillDuringUpload(t *testing.T) {
 	b := &binarySink{t: t, d: newDestination(t), dir: t.TempDir(), prefix: "upload", fields: map[string]any{"part_size": minPartBytes}}
 	batch := map[string]any{"max_bytes": 8 << 20, "linger": "1h"}
 	s := b.start(batch)
-	sinkCall(t, http.MethodPost, s.Base+"/v1/sinks/archive/pause", nil)
+	sinktest.Call(t, restartKey, http.MethodPost, s.Base+"/v1/sinks/archive/pause", nil)
 	evs := events(1500, 8000) // 12 MB of incompressible data: one object of 8 MiB (two parts), then the rest
 	ingest(t, s.Base, evs, 50)
 	completing := make(chan struct{})
@@ -156,7 +118,7 @@ func TestBinary_KillDuringUpload(t *testing.T) {
 		}
 	}
 	b.d.mu.Unlock()
-	sinkCall(t, http.MethodPost, s.Base+"/v1/sinks/archive/resume", nil)
+	sinktest.Call(t, restartKey, http.MethodPost, s.Base+"/v1/sinks/archive/resume", nil)
 	select {
 	case <-completing:
 	case <-time.After(60 * time.Second):

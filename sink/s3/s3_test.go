@@ -17,9 +17,11 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sink"
+	"github.com/sluicehq/sluice/sinktest"
 )
 
 // records makes n records at positions from.., committed at at, with
@@ -37,15 +39,10 @@ func records(from sluice.Position, n int, at time.Time, pad int) []sluice.SinkRe
 	return out
 }
 
-// open opens the sink of cfg as node-1.
+// open opens the sink of cfg as node-1 and closes it when t ends.
 func open(t testing.TB, cfg *Config) sluice.Sink {
 	t.Helper()
-	s, err := cfg.Open(context.Background(), sink.Env{Name: "archive", Node: "node-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return sinktest.Open[sluice.Sink](t, cfg, sink.Env{Name: "archive", Node: "node-1"})
 }
 
 // bodies returns the records' bodies.
@@ -173,7 +170,7 @@ func TestSink_Outage(t *testing.T) {
 	if err == nil || sluice.IsPermanent(err) || !strings.Contains(err.Error(), "SlowDown") {
 		t.Fatalf("during an outage: %v, want a retryable error saying SlowDown", err)
 	}
-	if bad := (&Config{Bucket: "no-such-bucket", Endpoint: d.srv.URL, PathStyle: true, AccessKeyID: "a", SecretAccessKey: "b"}); true {
+	if bad := (&Config{Bucket: "no-such-bucket", PathStyle: true, AWS: awsconf.Config{Endpoint: d.srv.URL, AccessKeyID: "a", SecretAccessKey: "b"}}); true {
 		d.down.Store(false)
 		err := open(t, bad).Deliver(context.Background(), records(1, 3, time.Now(), 0))
 		if err == nil || sluice.IsPermanent(err) || !strings.Contains(err.Error(), "NoSuchBucket") {

@@ -206,14 +206,10 @@ func records(first, n int) []sluice.SinkRecord {
 	return out
 }
 
+// open opens the sink of c and closes it when t ends.
 func open(t testing.TB, c *webhook.Config) sluice.Sink {
 	t.Helper()
-	s, err := c.Open(context.Background(), sink.Env{Name: "hook", Node: "n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return sinktest.Open[sluice.Sink](t, c, sink.Env{Name: "hook", Node: "n"})
 }
 
 func TestDeliver_Signed(t *testing.T) {
