@@ -160,4 +160,3 @@ func TestSegment_RudderStackNode(t *testing.T) {
 		t.Errorf("identify stored as %+v", e)
 	}
 }
-
