@@ -73,7 +73,7 @@ func (c SegmentConfig) withDefaults() SegmentConfig {
 		c.MaxMessageBytes = 32 << 10
 	}
 	if c.MaxBatchBytes <= 0 {
-		c.MaxBatchBytes = 500_000 + 12_000 // 500 KB as Segment counts: 500 × 1024
+		c.MaxBatchBytes = 500 << 10
 	}
 	if c.MaxBatchMessages <= 0 {
 		c.MaxBatchMessages = 2500
