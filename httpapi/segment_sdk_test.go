@@ -1,12 +1,20 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"strings"
 	"sync"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -68,30 +76,28 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // runNode runs a script of testdata/segment with env, skipping the test
-// when node or a package is not installed (failing it under CI).
-func runNode(t *testing.T, script string, packages []string, env ...string) {
+// when node or a package is not installed (failing it under CI), and
+// returns what it printed on its standard output.
+func runNode(t *testing.T, script string, packages []string, env ...string) []byte {
 	t.Helper()
 	cmd, err := npmpeers.Node("testdata/segment/"+script, packages)
 	npmpeers.Skip(t, err)
 	cmd.Env = append(cmd.Env, env...)
-	type result struct {
-		out []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, err := cmd.CombinedOutput()
-		done <- result{out, err}
-	}()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run() }()
 	select {
-	case r := <-done:
-		if r.err != nil {
-			t.Fatalf("%s: %v\n%s", script, r.err, r.out)
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v\n%s%s", script, err, stdout.Bytes(), stderr.Bytes())
 		}
 	case <-time.After(2 * time.Minute):
 		_ = cmd.Process.Kill()
-		t.Fatalf("%s: still running after 2 minutes", script)
+		<-done
+		t.Fatalf("%s: still running after 2 minutes\n%s%s", script, stdout.Bytes(), stderr.Bytes())
 	}
+	return stdout.Bytes()
 }
 
 // eventsByID reads the whole log into a map by id, failing on an id seen
@@ -159,4 +165,108 @@ func TestSegment_RudderStackNode(t *testing.T) {
 	if e := byID["rs-identify"]; e.Type != "segment.identify" || segmentData(t, e)["traits"] == nil {
 		t.Errorf("identify stored as %+v", e)
 	}
+}
+
+// chromium is Debian's Chromium, which playwright-core drives (.ci/run
+// installs it; playwright never downloads a browser here).
+const chromium = "/usr/bin/chromium"
+
+// TestSegment_AnalyticsNext loads Segment's browser library
+// (@segment/analytics-next) in Chromium from a page of another origin, with
+// cdnURL pointing at sluice: the settings come from sluice, the events go
+// to sluice, no request leaves the machine, and every event lands once
+// (the page is opened twice) with the fields the Segment Spec gives it.
+// An event sent from a pagehide handler does not arrive (docs/segment.md).
+func TestSegment_AnalyticsNext(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		npmpeers.Skip(t, fmt.Errorf("%s (apt-get install chromium): %w", chromium, npmpeers.ErrNotInstalled))
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageURL := "http://" + l.Addr().String() + "/"
+	cfg := testConfig()
+	cfg.Keys[3].Origins, cfg.Keys[3].Types = []string{strings.TrimSuffix(pageURL, "/")}, nil
+	h := newHarness(t, backends.SQLite(t), cfg)
+
+	page := template.Must(template.ParseFiles("testdata/segment/analytics-next.html"))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		_ = page.Execute(w, map[string]string{"WriteKey": browserKey, "Sluice": h.url})
+	})
+	mux.HandleFunc("GET /analytics.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, "../internal/testutil/npmpeers/node_modules/@segment/analytics-next/dist/umd/index.js")
+	})
+	mux.HandleFunc("GET /blank", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "<!doctype html><p>away") })
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	out := runNode(t, "analytics-next.cjs", []string{"playwright-core"}, "PAGE_URL="+pageURL)
+	var res struct {
+		IDs     []string `json:"ids"`
+		Outside []string `json:"outside"`
+		Failed  []string `json:"failed"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("the browser script printed %q: %v", out, err)
+	}
+	if len(res.Outside) > 0 || len(res.Failed) > 0 {
+		t.Fatalf("requests beyond this machine %v, failed requests %v: want none", res.Outside, res.Failed)
+	}
+	want := map[string]string{
+		"ajs-identify": "segment.identify", "ajs-track": "segment.track.Button_Clicked", "ajs-page": "segment.page",
+		"ajs-group": "segment.group", "ajs-alias": "segment.alias",
+	}
+	var byID map[string]sluice.Event
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var missing []string
+		byID = eventsByID(t, h)
+		for id := range want {
+			if _, ok := byID[id]; !ok {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, _, metrics := h.do(get("/metrics", adminKey))
+			var stored []string
+			for id, e := range byID {
+				stored = append(stored, id+" ("+e.Type+")")
+			}
+			t.Fatalf("not stored within 20s: %v; stored: %v; the requests sluice answered:\n%s", missing, stored, grepLines(metrics, `sluice_http_requests_total{code=`))
+		}
+	}
+	for id, typ := range want {
+		e := byID[id]
+		d := segmentData(t, e)
+		ctx, _ := d["context"].(map[string]any)
+		lib, _ := ctx["library"].(map[string]any)
+		pg, _ := ctx["page"].(map[string]any)
+		if e.Type != typ || e.Source != "browser" || lib["name"] != "analytics.js" || ctx["userAgent"] == nil || pg["url"] == nil ||
+			d["anonymousId"] == nil || d["timestamp"] == nil || d["sentAt"] == nil || d["receivedAt"] == nil || d["writeKey"] != nil {
+			t.Errorf("%s stored as type %s, source %s, data %s: want type %s, the browser key, context.library analytics.js, userAgent and page, anonymousId, timestamp, sentAt, receivedAt and no writeKey",
+				id, e.Type, e.Source, e.Data, typ)
+		}
+	}
+	if d := segmentData(t, byID["ajs-track"]); d["event"] != "Button Clicked" || d["userId"] != "u-9" || d["properties"].(map[string]any)["color"] != "red" {
+		t.Errorf("track stored as %s, want the event, the identified userId and the properties", byID["ajs-track"].Data)
+	}
+	if d := segmentData(t, byID["ajs-page"]); d["name"] != "Pricing" || d["category"] != "Docs" {
+		t.Errorf("page stored as %s, want name and category", byID["ajs-page"].Data)
+	}
+}
+
+// grepLines returns the lines of b that contain s.
+func grepLines(b []byte, s string) string {
+	var out []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
