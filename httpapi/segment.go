@@ -294,12 +294,9 @@ func decodeSegmentBatch(b []byte, c SegmentConfig) (segmentRequest, *Problem) {
 		if len(req.messages) == c.MaxBatchMessages {
 			return req, problemf(http.StatusBadRequest, "too_many_events", fmt.Sprintf("the batch holds more than %d messages", c.MaxBatchMessages))
 		}
-		end, err := skipValue(batch, i, 1)
-		if err != nil {
-			return req, malformed(err) // the whole body was scanned: no error here
-		}
-		req.messages = append(req.messages, decodeSegmentFields(batch[i:end], "", c))
-		i = skipSpace(batch, end)
+		m, end := decodeSegmentFields(batch[i:], "", c)
+		req.messages = append(req.messages, m)
+		i = skipSpace(batch, i+end)
 		if batch[i] == ']' {
 			return req, nil
 		}
@@ -313,9 +310,7 @@ func decodeSegmentMessage(b []byte, typ string, c SegmentConfig) (segmentRequest
 	if _, p := segmentObject(b); p != nil {
 		return segmentRequest{}, p
 	}
-	i := skipSpace(b, 0)
-	end, _ := skipValue(b, i, 0)
-	m := decodeSegmentFields(b[i:end], typ, c)
+	m, _ := decodeSegmentFields(b[skipSpace(b, 0):], typ, c)
 	return segmentRequest{messages: []segmentMessage{m}, writeKey: m.writeKeyOf()}, nil
 }
 
@@ -325,56 +320,68 @@ func segmentObject(b []byte) ([]rawMember, *Problem) {
 	if i == len(b) {
 		return nil, emptyBody()
 	}
-	if err := checkValue(b); err != nil {
-		return nil, malformed(err)
-	}
 	if b[i] != '{' {
+		if err := checkValue(b); err != nil {
+			return nil, malformed(err)
+		}
 		return nil, problemf(http.StatusBadRequest, "invalid_batch", "the body must be a JSON object, not "+kindOf(b[i]))
 	}
-	members, _ := objectMembers(b, i, 0) // checked above
+	members, end, err := objectMembers(b, i, 0)
+	if err == nil {
+		err = endOfBody(b, end)
+	}
+	if err != nil {
+		return nil, malformed(err)
+	}
 	return members, nil
 }
 
 // objectMembers returns the members of the object at b[i], nested in
-// depth containers.
-func objectMembers(b []byte, i, depth int) ([]rawMember, *syntaxError) {
-	var members []rawMember
+// depth containers, and where the object ends.
+func objectMembers(b []byte, i, depth int) ([]rawMember, int, *syntaxError) {
+	members := make([]rawMember, 0, 16)
 	o := objectReader{b: b, i: i, depth: depth}
 	for {
 		_, rawKey, ok, err := o.next()
 		if err != nil || !ok {
-			return members, err
+			return members, o.i, err
 		}
 		v := o.i
 		if o.i, err = skipValue(b, v, depth+1); err != nil {
-			return members, err
+			return members, o.i, err
 		}
 		members = append(members, rawMember{key: rawKey, value: b[v:o.i]})
 	}
 }
 
-// decodeSegmentFields reads the message raw, valid JSON, and checks the
-// rules of the Tracking API: an object of at most MaxMessageBytes, with a
-// type (typ, the route's, when not ""; else its own), a userId or an
-// anonymousId, an event for track, a groupId for group, a previousId for
-// alias; the ids and timestamps strings, context and integrations objects.
-func decodeSegmentFields(raw []byte, typ string, c SegmentConfig) segmentMessage {
-	m := segmentMessage{raw: raw, typ: typ}
-	if raw[0] != '{' {
-		m.fail("", "a message must be a JSON object, not "+kindOf(raw[0]))
-		return m
+// decodeSegmentFields reads the message at the start of b, valid JSON,
+// returns it and where it ends, and checks the rules of the Tracking API:
+// an object of at most MaxMessageBytes, with a type (typ, the route's,
+// when not ""; else its own), a userId or an anonymousId, an event for
+// track, a groupId for group, a previousId for alias; the ids and
+// timestamps strings, context and integrations objects.
+func decodeSegmentFields(b []byte, typ string, c SegmentConfig) (segmentMessage, int) {
+	m := segmentMessage{typ: typ}
+	if b[0] != '{' {
+		end, _ := skipValue(b, 0, 1) // b is valid JSON
+		m.raw = b[:end]
+		m.fail("", "a message must be a JSON object, not "+kindOf(b[0]))
+		return m, end
 	}
-	m.members, _ = objectMembers(raw, 0, 1) // raw is valid JSON
-	seen := map[string]bool{}
+	var end int
+	m.members, end, _ = objectMembers(b, 0, 1) // b is valid JSON
+	m.raw = b[:end]
+	raw := m.raw
 	var groupID, previousID string
-	for _, mb := range m.members {
-		name := string(unquote(mb.key, false))
-		if seen[name] {
-			m.fail("/"+name, "is given more than once")
+	for k, mb := range m.members {
+		name := unquote(mb.key, false)
+		for _, before := range m.members[:k] {
+			if string(before.key) == string(mb.key) {
+				m.fail("/"+string(name), "is given more than once")
+			}
 		}
-		seen[name] = true
 		var err error
-		switch name {
+		switch string(name) {
 		case "type":
 			var t string
 			if t, err = optionalString(mb.value); typ == "" {
@@ -404,7 +411,7 @@ func decodeSegmentFields(raw []byte, typ string, c SegmentConfig) segmentMessage
 			m.integrations, err = optionalObject(mb.value)
 		}
 		if err != nil {
-			m.fail("/"+name, err.Error())
+			m.fail("/"+string(name), err.Error())
 		}
 	}
 	switch {
@@ -423,7 +430,7 @@ func decodeSegmentFields(raw []byte, typ string, c SegmentConfig) segmentMessage
 	case m.typ == "alias" && previousID == "":
 		m.fail("/previousId", "is required for an alias")
 	}
-	return m
+	return m, end
 }
 
 // fail refuses the message, with the first problem found.
@@ -611,8 +618,8 @@ func mergeObjects(base, over []byte) []byte {
 	if over == nil {
 		return base
 	}
-	baseMembers, _ := objectMembers(base, 0, 1) // both are valid objects
-	overMembers, _ := objectMembers(over, 0, 1)
+	baseMembers, _, _ := objectMembers(base, 0, 1) // both are valid objects
+	overMembers, _, _ := objectMembers(over, 0, 1)
 	names := make(map[string]bool, len(overMembers))
 	for _, mb := range overMembers {
 		names[string(unquote(mb.key, false))] = true
