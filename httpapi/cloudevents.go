@@ -245,8 +245,17 @@ func jsonMediaType(ct string) bool {
 	return mt == "" || mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
 }
 
-// jsonString is s as a JSON string.
+// jsonString is s as a JSON string: s between quotes when it is printable
+// ASCII without '"' or '\\' (ids, times), else as encoding/json writes it.
 func jsonString(s string) []byte {
-	b, _ := json.Marshal(s) // a string always encodes
-	return b
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always encodes
+			return b
+		}
+	}
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

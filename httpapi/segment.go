@@ -238,6 +238,7 @@ type segmentRequest struct {
 	// sentAt is the batch's, for messages without their own.
 	context, integrations []byte
 	sentAt                string
+	sentAtTime            time.Time
 }
 
 // segmentMessage is one message: its members as sent, what the mapping
@@ -247,6 +248,9 @@ type segmentMessage struct {
 	members []rawMember // in order, as sent
 	typ, userID, anonymousID, event, messageID,
 	timestamp, originalTimestamp, sentAt string
+	// The times of timestamp, originalTimestamp and sentAt; zero when
+	// not sent.
+	timestampAt, originalAt, sentAtTime time.Time
 	context, integrations []byte
 	err                   *EventProblem
 }
@@ -273,7 +277,7 @@ func decodeSegmentBatch(b []byte, c SegmentConfig) (segmentRequest, *Problem) {
 		case "writeKey":
 			req.writeKey, err = optionalString(m.value)
 		case "sentAt":
-			req.sentAt, err = optionalTime(m.value)
+			req.sentAt, req.sentAtTime, err = optionalTime(m.value)
 		case "context":
 			req.context, err = optionalObject(m.value)
 		case "integrations":
@@ -400,11 +404,11 @@ func decodeSegmentFields(b []byte, typ string, c SegmentConfig) (segmentMessage,
 		case "previousId":
 			previousID, err = optionalID(mb.value)
 		case "timestamp":
-			m.timestamp, err = optionalTime(mb.value)
+			m.timestamp, m.timestampAt, err = optionalTime(mb.value)
 		case "originalTimestamp":
-			m.originalTimestamp, err = optionalTime(mb.value)
+			m.originalTimestamp, m.originalAt, err = optionalTime(mb.value)
 		case "sentAt":
-			m.sentAt, err = optionalTime(mb.value)
+			m.sentAt, m.sentAtTime, err = optionalTime(mb.value)
 		case "context":
 			m.context, err = optionalObject(mb.value)
 		case "integrations":
@@ -490,16 +494,17 @@ func optionalObject(v []byte) ([]byte, error) {
 }
 
 // optionalTime is the text of a string that holds an ISO 8601 date and
-// time; null is "".
-func optionalTime(v []byte) (string, error) {
-	t, err := optionalString(v)
-	if err != nil || t == "" {
-		return t, err
+// time, and that time; null is "".
+func optionalTime(v []byte) (string, time.Time, error) {
+	text, err := optionalString(v)
+	if err != nil || text == "" {
+		return text, time.Time{}, err
 	}
-	if _, ok := parseSegmentTime(t); !ok {
-		return "", errNotTime
+	t, ok := parseSegmentTime(text)
+	if !ok {
+		return "", time.Time{}, errNotTime
 	}
-	return t, nil
+	return text, t, nil
 }
 
 // parseSegmentTime reads an ISO 8601 date and time as the SDKs write them
@@ -554,20 +559,20 @@ func (m *segmentMessage) toEvent(req segmentRequest, c SegmentConfig, now time.T
 		m.messageID = sluice.NewID()
 	}
 	received := segmentTime(now)
-	sentAt := m.sentAt
+	sentAt, sent := m.sentAt, m.sentAtTime
 	if sentAt == "" {
-		sentAt = req.sentAt
+		sentAt, sent = req.sentAt, req.sentAtTime
 	}
-	original := m.timestamp
+	original, t := m.timestamp, m.timestampAt
 	if original == "" {
-		original = m.originalTimestamp
+		original, t = m.originalTimestamp, m.originalAt
 	}
 	timestamp := received
-	if t, ok := parseSegmentTime(original); ok {
+	switch {
+	case original != "" && sentAt != "":
+		timestamp = segmentTime(now.Add(-sent.Sub(t)))
+	case original != "":
 		timestamp = segmentTime(t)
-		if sent, ok := parseSegmentTime(sentAt); ok {
-			timestamp = segmentTime(now.Add(-sent.Sub(t)))
-		}
 	}
 	data := make([]byte, 0, len(m.raw)+len(req.context)+len(req.integrations)+256)
 	data = append(data, `{"type":`...)
