@@ -251,8 +251,8 @@ type segmentMessage struct {
 	// The times of timestamp, originalTimestamp and sentAt; zero when
 	// not sent.
 	timestampAt, originalAt, sentAtTime time.Time
-	context, integrations []byte
-	err                   *EventProblem
+	context, integrations               []byte
+	err                                 *EventProblem
 }
 
 // rawMember is one member of an object: its name as the token sent, and
