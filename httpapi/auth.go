@@ -80,39 +80,45 @@ func (s *Server) authorize(need Role, h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		secret := secretOf(r, need == RoleWrite)
-		if secret == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-			writeProblem(w, problemf(http.StatusUnauthorized, "missing_key", "send a key: Authorization: Bearer <key>"))
+		r, p := s.authenticate(w, r, need, secretOf(r, need == RoleWrite))
+		if p != nil {
+			writeProblem(w, p)
 			return
 		}
-		ks := s.keys.lookup(secret)
-		if ks == nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-			writeProblem(w, problemf(http.StatusUnauthorized, "unknown_key", "the key is not known"))
-			return
-		}
-		if origin := r.Header.Get("Origin"); origin != "" {
-			if !slices.Contains(ks.Origins, origin) && !slices.Contains(ks.Origins, "*") {
-				writeProblem(w, problemf(http.StatusForbidden, "origin_not_allowed", "key "+ks.Name+" may not be used from "+origin))
-				return
-			}
-			setCORS(w.Header(), origin)
-		}
-		if !ks.Role.allows(need) {
-			writeProblem(w, problemf(http.StatusForbidden, "role_not_allowed", "key "+ks.Name+" has role "+string(ks.Role)+"; this needs "+string(need)))
-			return
-		}
-		if ks.bucket != nil {
-			if wait := ks.bucket.take(time.Now()); wait > 0 {
-				p := problemf(http.StatusTooManyRequests, "rate_limited", "key "+ks.Name+" sends faster than its limit")
-				p.RetryAfter = wait
-				writeProblem(w, p)
-				return
-			}
-		}
-		h(w, r.WithContext(contextWithKey(r, ks)))
+		h(w, r)
 	}
+}
+
+// authenticate finds the key of secret and checks its role, the request's
+// origin (answering CORS when it is allowed) and the key's rate. It returns
+// the request with the key in its context, or why not.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role, secret string) (*http.Request, *Problem) {
+	if secret == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+		return r, problemf(http.StatusUnauthorized, "missing_key", "send a key: Authorization: Bearer <key>")
+	}
+	ks := s.keys.lookup(secret)
+	if ks == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+		return r, problemf(http.StatusUnauthorized, "unknown_key", "the key is not known")
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if !slices.Contains(ks.Origins, origin) && !slices.Contains(ks.Origins, "*") {
+			return r, problemf(http.StatusForbidden, "origin_not_allowed", "key "+ks.Name+" may not be used from "+origin)
+		}
+		setCORS(w.Header(), origin)
+	}
+	if !ks.Role.allows(need) {
+		return r, problemf(http.StatusForbidden, "role_not_allowed", "key "+ks.Name+" has role "+string(ks.Role)+"; this needs "+string(need))
+	}
+	if ks.bucket != nil {
+		if wait := ks.bucket.take(time.Now()); wait > 0 {
+			p := problemf(http.StatusTooManyRequests, "rate_limited", "key "+ks.Name+" sends faster than its limit")
+			p.RetryAfter = wait
+			return r, p
+		}
+	}
+	return r.WithContext(contextWithKey(r, ks)), nil
 }
 
 func setCORS(h http.Header, origin string) {
@@ -137,7 +143,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	setCORS(h, origin)
 	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, Last-Event-ID")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, Last-Event-ID, X-Retry-Count")
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,9 +59,9 @@ func BenchmarkHTTP(b *testing.B) {
 		})
 		load(b, h, "", single, 1)
 	})
-	b.Run("IngestSingleDurable", func(b *testing.B) { load(b, sluiceHandler(b), "", single, 1) })
-	b.Run("IngestSingleAsync", func(b *testing.B) { load(b, sluiceHandler(b), "?ack=async", single, 1) })
-	b.Run("IngestBatch500Durable", func(b *testing.B) { load(b, sluiceHandler(b), "", batch, 500) })
+	b.Run("IngestSingleDurable", func(b *testing.B) { load(b, sluiceHandler(b), "/v1/events", single, 1) })
+	b.Run("IngestSingleAsync", func(b *testing.B) { load(b, sluiceHandler(b), "/v1/events?ack=async", single, 1) })
+	b.Run("IngestBatch500Durable", func(b *testing.B) { load(b, sluiceHandler(b), "/v1/events", batch, 500) })
 	b.Run("IngestBatch500DurableSchema", func(b *testing.B) {
 		h := sluiceHandler(b)
 		rec := httptest.NewRecorder()
@@ -69,8 +71,48 @@ func BenchmarkHTTP(b *testing.B) {
 		if rec.Code != http.StatusCreated {
 			b.Fatalf("register schema: %d %s", rec.Code, rec.Body)
 		}
-		load(b, h, "", batch, 500)
+		load(b, h, "/v1/events", batch, 500)
 	})
+}
+
+// trackCall is a typical track call of analytics.js, about 600 bytes.
+func trackCall(i int) string {
+	return fmt.Sprintf(`{"type":"track","event":"Product Viewed","userId":"user-%d","anonymousId":"%08x-5f2e-4c1a-9d3b-7a6e4f2c1b0d",`+
+		`"properties":{"product_id":"sku-%d","name":"Trail Running Shoe","price":129.95,"currency":"EUR","category":"Shoes"},`+
+		`"context":{"library":{"name":"analytics.js","version":"next-1.84.3"},"locale":"en-GB","timezone":"Europe/Berlin",`+
+		`"page":{"path":"/shoes/trail","referrer":"https://www.example.com/","title":"Trail Running Shoe","url":"https://shop.example.com/shoes/trail"},`+
+		`"userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"},`+
+		`"integrations":{},"timestamp":"2026-11-28T09:00:00.000Z"}`, i%5000, i, i%300)
+}
+
+// BenchmarkSegment measures POST /v1/batch with 100 track calls of about
+// 600 bytes against the same events sent to POST /v1/events as envelopes
+// (type and stream as the Segment mapping gives them, the call as data),
+// durable, in the same run:
+//
+//	go test -run '^$' -bench Segment -benchtime 20000x -count 3 -p 1 ./httpapi/
+//
+// Each reports events/s and the process's CPU seconds per million events
+// (the load generator's included: both share the process).
+func BenchmarkSegment(b *testing.B) {
+	const n = 100
+	segment := func(i int) []byte {
+		calls := make([]string, n)
+		for j := range calls {
+			calls[j] = trackCall(i*n + j)
+		}
+		return []byte(`{"batch":[` + strings.Join(calls, ",") + `],"sentAt":"2026-11-28T09:00:01.000Z"}`)
+	}
+	native := func(i int) []byte {
+		evs := make([]string, n)
+		for j := range evs {
+			k := i*n + j
+			evs[j] = fmt.Sprintf(`{"type":"segment.track.Product_Viewed","stream":"user-user-%d","time":"2026-11-28T09:00:00.000Z","data":%s}`, k%5000, trackCall(k))
+		}
+		return []byte("[" + strings.Join(evs, ",") + "]")
+	}
+	b.Run("EventsBatch100Durable", func(b *testing.B) { load(b, sluiceHandler(b), "/v1/events", native, n) })
+	b.Run("SegmentBatch100Durable", func(b *testing.B) { load(b, sluiceHandler(b), "/v1/batch", segment, n) })
 }
 
 // sluiceHandler is the API over the embedded store in a temporary directory.
@@ -91,9 +133,9 @@ func sluiceHandler(b *testing.B) http.Handler {
 	return srv
 }
 
-// load sends POSTs of body(i) to /v1/events+query over 64 connections for
-// b.N requests.
-func load(b *testing.B, h http.Handler, query string, body func(int) []byte, eventsPerRequest int) {
+// load sends POSTs of body(i) to target (a path and query) over 64
+// connections for b.N requests.
+func load(b *testing.B, h http.Handler, target string, body func(int) []byte, eventsPerRequest int) {
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
@@ -105,13 +147,14 @@ func load(b *testing.B, h http.Handler, query string, body func(int) []byte, eve
 	var latencies []time.Duration
 	var failed int
 	b.SetParallelism(32) // 32 × GOMAXPROCS (2 here): 64 connections
+	cpu := cpuTime()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
 		i := 0
 		for pb.Next() {
 			i++
-			req, _ := http.NewRequest("POST", ts.URL+"/v1/events"+query, bytes.NewReader(bodies[i%len(bodies)]))
+			req, _ := http.NewRequest("POST", ts.URL+target, bytes.NewReader(bodies[i%len(bodies)]))
 			req.Header.Set("Authorization", "Bearer "+writeKey)
 			req.Header.Set("Content-Type", "application/json")
 			start := time.Now()
@@ -134,6 +177,7 @@ func load(b *testing.B, h http.Handler, query string, body func(int) []byte, eve
 		mu.Unlock()
 	})
 	b.StopTimer()
+	cpu = cpuTime() - cpu
 	if failed > 0 {
 		b.Errorf("%d requests failed", failed)
 	}
@@ -141,6 +185,7 @@ func load(b *testing.B, h http.Handler, query string, body func(int) []byte, eve
 	secs := b.Elapsed().Seconds()
 	b.ReportMetric(float64(b.N)/secs, "req/s")
 	b.ReportMetric(float64(b.N*eventsPerRequest)/secs, "events/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N*eventsPerRequest)*1e6, "cpu-s/Mevents")
 	if len(latencies) > 0 {
 		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 	}
@@ -169,6 +214,15 @@ func reportCommits(b *testing.B, url string) {
 		b.ReportMetric(values["sluice_commit_events_sum"]/n, "events/commit")
 		b.ReportMetric(values["sluice_commit_duration_seconds_sum"]/n*1000, "commit-ms")
 	}
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMiB is the process's peak resident memory (VmHWM).

@@ -95,6 +95,8 @@ type Config struct {
 	// Schemas say what happens to events their schemas reject, and to
 	// those of types without a schema.
 	Schemas SchemaPolicy `yaml:"schemas"`
+	// Segment configures the Segment-compatible routes (docs/segment.md).
+	Segment SegmentConfig `yaml:"segment"`
 }
 
 // WithDefaults returns the configuration with zero fields at their
@@ -144,6 +146,7 @@ func (c Config) WithDefaults() Config {
 	if c.SubscriptionReaderTTL <= 0 {
 		c.SubscriptionReaderTTL = 30 * time.Second
 	}
+	c.Segment = c.Segment.withDefaults()
 	sp := &c.Schemas
 	if sp.UnknownTypes == "" {
 		sp.UnknownTypes = UnknownAccept
@@ -217,5 +220,6 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("schemas.unknown_types: %q is not accept, reject or quarantine", c.Schemas.UnknownTypes))
 	}
+	errs = c.Segment.validate(errs)
 	return errors.Join(errs...)
 }

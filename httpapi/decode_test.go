@@ -270,7 +270,7 @@ func TestDecodeIngest_Fields(t *testing.T) {
 		{
 			name: "CloudEventBase64", ct: "application/cloudevents+json",
 			body: `{"specversion":"1.0","id":"e","source":"s","type":"t","datacontenttype":"image/png","data_base64":"iVBORw0K"}`,
-			want: sluice.Event{ID: "e", Type: "t", Source: "s", Data: json.RawMessage(`"iVBORw0K"`), Metadata: json.RawMessage(`{"datacontenttype":"image/png"}`)},
+			want: sluice.Event{ID: "e", Type: "t", Source: "s", Data: json.RawMessage(`"iVBORw0K"`), Metadata: json.RawMessage(`{"datacontenttype":"image/png","data_base64":true}`)},
 		},
 		{
 			name: "CloudEventNoData", ct: "application/cloudevents+json",

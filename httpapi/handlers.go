@@ -31,21 +31,6 @@ type ingestAnswer struct {
 	Position    sluice.Position `json:"position,omitempty"`
 }
 
-// check checks the items' events against the envelope's rules, then
-// against their types' schemas, and returns the valid ones as a checked
-// request, the problems of the others by index, and the rejected events to
-// keep in the quarantine: those the schemas rejected when keep is set, and
-// those of types without a schema under the quarantine policy.
-func (s *Server) check(r *http.Request, items []Item, keep bool) (sluice.AppendRequest, []EventProblem, []sluice.Quarantined) {
-	valid, rejected := Validate(items, s.cfg.Limits)
-	bySchema, quarantine := s.checkSchemas(items, &valid, keyFrom(r).Name, keep)
-	if len(bySchema) > 0 {
-		rejected = append(rejected, bySchema...)
-		slices.SortStableFunc(rejected, func(a, b EventProblem) int { return a.Index - b.Index })
-	}
-	return valid, rejected, quarantine
-}
-
 // ingest is POST /v1/events.
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -63,23 +48,28 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	if s.full(w) {
-		return
-	}
-	items, p := DecodeIngest(r, s.cfg.Limits)
-	if p != nil {
-		writeProblem(w, p)
-		return
-	}
-	release, ok := s.admit(w)
+	r, items, release, ok := s.start(w, r, s.decodeWith(DecodeIngest))
 	if !ok {
 		return
 	}
 	defer release()
-	if p := s.stamp(r, items); p != nil {
+	answer, p := s.commit(r, items, async, atomic)
+	switch {
+	case p != nil:
 		writeProblem(w, p)
-		return
+	case async:
+		writeJSON(w, http.StatusAccepted, answer)
+	default:
+		writeJSON(w, http.StatusOK, answer)
 	}
+}
+
+// commit checks the items' events, keeps in the quarantine what the policy
+// says, and stores the valid ones: with async, once they are queued;
+// otherwise once they are committed. A request with no valid event, or
+// with any invalid under atomic, is answered 400 invalid_events and
+// nothing of it is stored.
+func (s *Server) commit(r *http.Request, items []Item, async, atomic bool) (ingestAnswer, *Problem) {
 	valid, rejected, quarantine := s.check(r, items, async || s.cfg.Schemas.QuarantineDurable)
 	if atomic {
 		quarantine = nil // all or nothing, and the sender reads why
@@ -88,8 +78,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	s.metrics.events.WithLabelValues("rejected").Add(float64(invalid))
 	if len(quarantine) > 0 {
 		if err := s.quarantine(r.Context(), quarantine); err != nil {
-			writeProblem(w, s.storeProblem(err))
-			return
+			return ingestAnswer{}, s.storeProblem(err)
 		}
 	}
 	if invalid > 0 && (atomic || len(valid.Events) == 0) {
@@ -99,8 +88,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		}
 		p := problemf(http.StatusBadRequest, "invalid_events", detail)
 		p.Errors = rejected
-		writeProblem(w, p)
-		return
+		return ingestAnswer{}, p
 	}
 	answer := ingestAnswer{Rejected: rejected, Quarantined: len(quarantine)}
 	if answer.Rejected == nil {
@@ -108,19 +96,16 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := s.writer.Submit(valid)
 	if err != nil {
-		writeProblem(w, s.storeProblem(err))
-		return
+		return ingestAnswer{}, s.storeProblem(err)
 	}
 	if async {
 		answer.Accepted = len(valid.Events)
 		s.metrics.events.WithLabelValues("accepted").Add(float64(len(valid.Events)))
-		writeJSON(w, http.StatusAccepted, answer)
-		return
+		return answer, nil
 	}
 	res, err := t.Wait(r.Context())
 	if err != nil {
-		writeProblem(w, s.storeProblem(err))
-		return
+		return ingestAnswer{}, s.storeProblem(err)
 	}
 	for _, a := range res.Events {
 		if a.Duplicate {
@@ -132,7 +117,46 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	answer.Position = res.Position()
 	s.metrics.events.WithLabelValues("accepted").Add(float64(answer.Accepted))
 	s.metrics.events.WithLabelValues("duplicate").Add(float64(answer.Duplicates))
-	writeJSON(w, http.StatusOK, answer)
+	return answer, nil
+}
+
+// decoder reads the body of an ingest request into items. It returns the
+// request to carry on with: the Segment routes find the key in the body,
+// and return the request with the key in its context.
+type decoder func(w http.ResponseWriter, r *http.Request) (*http.Request, []Item, *Problem)
+
+// decodeWith is the decoder of a decoding function that needs only the
+// request and the limits.
+func (s *Server) decodeWith(decode func(*http.Request, Limits) ([]Item, *Problem)) decoder {
+	return func(_ http.ResponseWriter, r *http.Request) (*http.Request, []Item, *Problem) {
+		items, p := decode(r, s.cfg.Limits)
+		return r, items, p
+	}
+}
+
+// start is how every ingest route begins: refuse at once when every place
+// is taken (full), decode the body within the limits, take a place
+// (admit), then stamp the events with what the server adds. On false the
+// answer is written; otherwise the caller gives the place back with
+// release.
+func (s *Server) start(w http.ResponseWriter, r *http.Request, decode decoder) (_ *http.Request, items []Item, release func(), ok bool) {
+	if s.full(w) {
+		return r, nil, nil, false
+	}
+	r, items, p := decode(w, r)
+	if p != nil {
+		writeProblem(w, p)
+		return r, nil, nil, false
+	}
+	if release, ok = s.admit(w); !ok {
+		return r, nil, nil, false
+	}
+	if p := s.stamp(r, items); p != nil {
+		release()
+		writeProblem(w, p)
+		return r, nil, nil, false
+	}
+	return r, items, release, true
 }
 
 // stamp fills in what the server adds to each decoded event: the key's name
@@ -198,30 +222,21 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problemf(http.StatusBadRequest, "invalid_parameter", "expected_version: "+err.Error()))
 		return
 	}
-	if s.full(w) {
-		return
-	}
-	items, p := DecodeStreamAppend(r, s.cfg.Limits)
-	if p != nil {
-		writeProblem(w, p)
-		return
-	}
-	release, ok := s.admit(w)
+	r, items, release, ok := s.start(w, r, func(w http.ResponseWriter, r *http.Request) (*http.Request, []Item, *Problem) {
+		items, p := DecodeStreamAppend(r, s.cfg.Limits)
+		for i := range items {
+			e := &items[i].Event
+			if items[i].Err == nil && e.Stream != "" && e.Stream != stream {
+				items[i].Err = &EventProblem{Index: i, ID: e.ID, Path: "/stream", Message: "is " + strconv.Quote(e.Stream) + " in an append to stream " + strconv.Quote(stream)}
+			}
+			e.Stream = stream
+		}
+		return r, items, p
+	})
 	if !ok {
 		return
 	}
 	defer release()
-	for i := range items {
-		e := &items[i].Event
-		if items[i].Err == nil && e.Stream != "" && e.Stream != stream {
-			items[i].Err = &EventProblem{Index: i, ID: e.ID, Path: "/stream", Message: "is " + strconv.Quote(e.Stream) + " in an append to stream " + strconv.Quote(stream)}
-		}
-		e.Stream = stream
-	}
-	if p := s.stamp(r, items); p != nil {
-		writeProblem(w, p)
-		return
-	}
 	valid, rejected, _ := s.check(r, items, false)
 	if invalid := len(items) - len(valid.Events); invalid > 0 {
 		s.metrics.events.WithLabelValues("rejected").Add(float64(invalid))

@@ -27,6 +27,9 @@ type metrics struct {
 	// the quarantine by type. Types without a schema share one label.
 	validated   *prometheus.CounterVec
 	quarantined *prometheus.CounterVec
+	// segmentMetrics counts the metrics series that analytics.js posts to
+	// /v1/m (counted, not stored).
+	segmentMetrics prometheus.Counter
 }
 
 func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub, sinks Sinks) *metrics {
@@ -45,6 +48,8 @@ func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub, s
 			Help: "Events checked against their type's schema, by type and outcome: valid, invalid, no_schema (types without a schema are labelled _unregistered)."}, []string{"type", "outcome"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_quarantined_events_total",
 			Help: "Events kept in the quarantine, by type (types without a schema are labelled _unregistered)."}, []string{"type"}),
+		segmentMetrics: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_segment_client_metrics_total",
+			Help: "Metrics series that analytics.js posted to POST /v1/m: counted, not stored."}),
 	}
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_writer_queue_events", Help: "Events queued or in the commit in flight."}, func() float64 {
 		events, _ := writer.Depth()
@@ -56,7 +61,7 @@ func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub, s
 		h, _ := store.Head(ctx)
 		return float64(h)
 	})
-	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, queue, head, subscriptionCollector{subs}, sinkCollector{sinks})
+	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, m.segmentMetrics, queue, head, subscriptionCollector{subs}, sinkCollector{sinks})
 	for _, outcome := range []string{"accepted", "duplicate", "rejected"} {
 		m.events.WithLabelValues(outcome)
 	}

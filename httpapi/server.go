@@ -111,6 +111,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/sinks/{name}/replay", "replay_sink", RoleAdmin, s.replaySink)
 	s.handle("GET /v1/sinks/{name}/dead-letters", "list_dead_letters", read, s.listDeadLetters)
 	s.handle("POST /v1/sinks/{name}/dead-letters/redrive", "redrive_dead_letters", RoleAdmin, s.redrive)
+	s.segmentRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problemf(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
 	})

@@ -1,8 +1,10 @@
 // Package npmpeers starts the protocol peers that tests talk to and that
 // npm installs: package.json in this folder lists them (kinesalite for the
-// Kinesis sink), and `npm ci` here (as .ci/run does) puts them in
+// Kinesis sink; Segment's and RudderStack's SDKs and playwright-core for
+// the Segment routes), and `npm ci` here (as .ci/run does) puts them in
 // node_modules. npm runs no install scripts on these machines, which the
-// peers do without (kinesalite keeps its streams in memory).
+// peers do without (kinesalite keeps its streams in memory; playwright-core
+// drives the system's Chromium and never downloads a browser).
 package npmpeers
 
 import (
@@ -77,6 +79,26 @@ func Start(bin string, args ...string) (*Peer, error) {
 			return nil, fmt.Errorf("%s: not listening on %s within 30s", bin, p.Addr)
 		}
 	}
+}
+
+// Node returns the command that runs the node script with args, finding
+// the packages of this folder (NODE_PATH), or an error that wraps
+// ErrNotInstalled when node or one of the packages is missing.
+func Node(script string, packages []string, args ...string) (*exec.Cmd, error) {
+	if _, err := exec.LookPath("node"); err != nil {
+		return nil, fmt.Errorf("node: %w", ErrNotInstalled)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	modules := filepath.Join(filepath.Dir(file), "node_modules")
+	for _, p := range packages {
+		if _, err := os.Stat(filepath.Join(modules, p, "package.json")); err != nil {
+			return nil, fmt.Errorf("%s (make peers installs it in %s): %w", p, filepath.Dir(file), ErrNotInstalled)
+		}
+	}
+	cmd := exec.Command("node", append([]string{script}, args...)...)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	cmd.SysProcAttr = dieWithParent()
+	return cmd, nil
 }
 
 // Stop kills the peer and waits until it has exited.
