@@ -1,6 +1,7 @@
 // Opens PAGE_URL in Debian's Chromium with playwright-core, waits until the
 // page's analytics.js calls are delivered, opens it again (the same calls,
-// the same messageIds), and prints, as JSON, the ids sent,
+// the same messageIds), then opens PAGE_URL/unload, whose one call waits
+// in a batch, and leaves it (pagehide), and prints, as JSON, the ids sent,
 // every request the page tried to make beyond 127.0.0.1 (none resolves;
 // there must be none), and the requests that failed before the navigation.
 const { chromium } = require('playwright-core');
@@ -34,6 +35,11 @@ const { chromium } = require('playwright-core');
     await page.goto(process.env.PAGE_URL + 'blank');
     await page.goto(process.env.PAGE_URL);
     await page.evaluate(() => window.sent);
+    // A call queued in a batch that would wait a minute, then the page is
+    // left: the library's pagehide flush (keepalive) is what sends it.
+    await page.goto(process.env.PAGE_URL + 'unload');
+    ids.push(await page.evaluate(() => window.queued));
+    await page.goto(process.env.PAGE_URL + 'blank');
     console.log(JSON.stringify({ ids, outside, failed: failedBefore }));
   } finally {
     await browser.close();
