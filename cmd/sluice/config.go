@@ -128,17 +128,23 @@ func decodeConfig(r io.Reader, name string, cfg *Config) error {
 	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true)
 	err := dec.Decode(cfg)
+	var sinkErrs []error
+	for _, s := range cfg.Sinks {
+		if s.err != nil {
+			sinkErrs = append(sinkErrs, fmt.Errorf("%s: %w", name, s.err))
+		}
+	}
 	var te *yaml.TypeError
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
-		return nil
+		return errors.Join(sinkErrs...)
 	case errors.As(err, &te):
 		// Decoding goes on past type errors, so each one is reported.
 		errs := make([]error, len(te.Errors))
 		for i, msg := range te.Errors {
 			errs[i] = fmt.Errorf("%s: %s", name, friendlyYAMLError(msg))
 		}
-		return errors.Join(errs...)
+		return errors.Join(append(errs, sinkErrs...)...)
 	default:
 		return fmt.Errorf("%s: %w", name, err)
 	}

@@ -152,7 +152,22 @@ func TestLoadConfig(t *testing.T) {
 		}
 		bad := "sinks:\n  - name: a\n    type: s3\n    bucket: b\n    regoin: eu-west-1\n"
 		_, err = LoadConfig(writeConfig(t, bad), envOf(nil))
-		expectProblems(t, err, `line 5: unknown field "regoin" in a s3 sink`)
+		expectProblems(t, err, `line 5: unknown field "regoin" in a sink of type s3`)
+	})
+
+	t.Run("EveryProblemOfTheSinks", func(t *testing.T) {
+		t.Parallel()
+		// A sink that cannot be decoded neither ends the decoding (the
+		// entries and fields after it are still checked) nor is reported
+		// again as missing its type.
+		bad := "sinks:\n  - name: a\n    type: file\n    path: /tmp/x\n    bogus: 1\n  - name: b\n    type: nope\n  - name: c\n    type: webhook\nhttp:\n  whatever: 3\n"
+		cfg, err := LoadConfig(writeConfig(t, bad), envOf(nil))
+		expectProblems(t, err, `line 5: unknown field "bogus" in a sink of type file`, `line 7: unknown sink type "nope"`, `line 11: unknown field "whatever"`)
+		err = cfg.Validate()
+		expectProblems(t, err, "sinks[2] (c).url: required")
+		if strings.Contains(err.Error(), "type: required") {
+			t.Errorf("a sink that could not be decoded is reported as having no type: %v", err)
+		}
 	})
 
 	t.Run("WrongType", func(t *testing.T) {

@@ -43,11 +43,22 @@ type SinkConfig struct {
 	Destination sink.Destination `yaml:"-"`
 	// line is the entry's line in the file, for the errors.
 	line int
+	// err is why the entry could not be decoded: kept here, and reported
+	// with the file's other problems, because an error returned to yaml.v3
+	// would end the whole decoding and leave every entry empty.
+	err error
 }
 
 // UnmarshalYAML decodes an entry strictly: its type chooses the fields it
-// may have, and any other is an error naming its line.
+// may have, and any other is a problem naming its line, kept in the entry
+// (decodeConfig reports it).
 func (s *SinkConfig) UnmarshalYAML(n *yaml.Node) error {
+	s.err = s.decode(n)
+	return nil
+}
+
+// decode is UnmarshalYAML's work.
+func (s *SinkConfig) decode(n *yaml.Node) error {
 	s.line = n.Line
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: a sink is a mapping of its fields", n.Line)
@@ -77,7 +88,7 @@ func (s *SinkConfig) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: unknown sink type %q; want one of %s", typ.Line, typ.Value, strings.Join(slices.Sorted(maps.Keys(sinkTypes)), ", "))
 	}
 	s.Destination = newDest()
-	return decodeStrict(own, s.Destination, "a "+typ.Value+" sink")
+	return decodeStrict(own, s.Destination, "a sink of type "+typ.Value)
 }
 
 // decodeStrict decodes n into v, refusing any field v has not, with its
@@ -154,6 +165,9 @@ func (c Config) sinksProblems() []error {
 			errs = append(errs, fmt.Errorf("%s.name: %q names another sink too", at, s.Name))
 		}
 		seen[s.Name] = true
+		if s.err != nil {
+			continue // reported by decodeConfig
+		}
 		if s.Destination == nil {
 			errs = append(errs, fmt.Errorf("%s.type: required", at))
 			continue
