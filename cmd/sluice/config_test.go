@@ -200,7 +200,7 @@ func TestLoadConfig(t *testing.T) {
 		want := []httpapi.Key{
 			{Name: "admin", Secret: "sk_env_admin_0123456789", Role: httpapi.RoleAdmin},
 			{Name: "reader", Secret: "sk_file_reader_0123456789", Role: httpapi.RoleRead},
-			{Name: "write", Secret: "sk_env_write_0123456789", Role: httpapi.RoleWrite},
+			{Name: "write", Secret: "sk_env_write_0123456789", Role: httpapi.RoleWrite, Origins: []string{"*"}},
 		}
 		if !reflect.DeepEqual(cfg.HTTP.Keys, want) {
 			t.Errorf("keys %+v, want %+v", cfg.HTTP.Keys, want)
