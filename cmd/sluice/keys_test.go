@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/sqlite"
@@ -151,5 +155,55 @@ func TestServe_EnvKeys(t *testing.T) {
 	defer store.Close()
 	if rs, err := store.ListKeys(context.Background()); err != nil || len(rs) != 0 {
 		t.Errorf("keys generated although keys are configured: %+v (%v)", rs, err)
+	}
+}
+
+// TestServe_KeyRevokedAcrossProcesses runs two sluice processes on one
+// PostgreSQL schema: a key created through the first works on the second,
+// the table keeps its hash and never its secret, and once revoked through
+// the first it is refused by the second within a second.
+func TestServe_KeyRevokedAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	url, schema := testutil.PostgresSchema(t)
+	env := []string{"SLUICE_STORE=" + url, "SLUICE_POSTGRES_SCHEMA=" + schema}
+	node1 := startBinary(t, env, "--data", t.TempDir())
+	node2 := startBinary(t, env, "--data", t.TempDir())
+
+	var created struct{ Secret string }
+	body := expectStatus(t, http.StatusCreated, "POST", node1.base+"/v1/keys", testAdminKey, `{"name":"tracker","role":"write"}`)
+	if err := json.Unmarshal(body, &created); err != nil || created.Secret == "" {
+		t.Fatalf("created %s (%v)", body, err)
+	}
+	ingest := func(p *process) int {
+		status, _ := call(t, "POST", p.base+"/v1/events", created.Secret, `{"type":"page.viewed","data":{}}`)
+		return status
+	}
+	testutil.Eventually(t, time.Second, func() bool { return ingest(node2) == http.StatusOK },
+		"the key created through node 1 is not accepted by node 2 within a second")
+
+	// The table: the secret's hash, never the secret.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var row string
+	var hash []byte
+	table := pgx.Identifier{schema, "keys"}.Sanitize()
+	if err := conn.QueryRow(ctx, "SELECT k::text, hash FROM "+table+" k WHERE name = 'tracker'").Scan(&row, &hash); err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256([]byte(created.Secret)); !bytes.Equal(hash, sum[:]) || strings.Contains(row, created.Secret) {
+		t.Fatalf("the keys table holds %s, want the secret's SHA-256 and not the secret", row)
+	}
+
+	expectStatus(t, http.StatusOK, "DELETE", node1.base+"/v1/keys/tracker", testAdminKey, "")
+	revoked := time.Now()
+	testutil.Eventually(t, time.Second, func() bool { return ingest(node2) == http.StatusUnauthorized },
+		"the key revoked through node 1 is still accepted by node 2 after a second")
+	t.Logf("node 2 refuses the key %v after its revocation", time.Since(revoked).Round(time.Millisecond))
+	if status := ingest(node1); status != http.StatusUnauthorized {
+		t.Errorf("node 1 answers %d to the revoked key, want 401", status)
 	}
 }
