@@ -178,8 +178,12 @@ func (s *Server) authorize(need Role, h http.HandlerFunc) http.HandlerFunc {
 		}
 		secret := secretOf(r, need == RoleWrite)
 		if secret == "" {
+			detail := "send a key: Authorization: Bearer <key>"
+			if r.URL.Query().Has("key") {
+				detail = "only ingest takes ?key= (for navigator.sendBeacon); " + detail
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-			writeProblem(w, problemf(http.StatusUnauthorized, "missing_key", "send a key: Authorization: Bearer <key>"))
+			writeProblem(w, problemf(http.StatusUnauthorized, "missing_key", detail))
 			return
 		}
 		ks := s.keys.lookup(secret)

@@ -97,6 +97,9 @@ func TestKeys_API(t *testing.T) {
 			h.want(post("/v1/keys", adminKey, `{"name":"x","role":"write","secret":"mine"}`), 400, nil)
 			h.want(post("/v1/keys", writeKey, `{"name":"x","role":"write"}`), 403, nil)
 			h.want(get("/v1/keys", readKey), 403, nil)
+			if _, _, body := h.do(get("/v1/keys?key="+adminKey, "")); !strings.Contains(string(body), "only ingest takes ?key=") {
+				t.Errorf("?key= on an admin route: %s, want it to say that only ingest takes ?key=", body)
+			}
 			h.want(patch("/v1/keys/ci", adminKey, `{"role":"admin"}`), 400, nil)
 			h.want(patch("/v1/keys/nobody", adminKey, `{"rate":1}`), 404, nil)
 		})

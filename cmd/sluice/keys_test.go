@@ -58,6 +58,10 @@ func TestServe_GeneratedKeys(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != "https://anywhere.example" {
 		t.Errorf("the write key from a browser: status %d, Access-Control-Allow-Origin %q; want 200 and the origin", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
 	}
+	var created struct{ Secret string }
+	if err := json.Unmarshal(expectStatus(t, http.StatusCreated, "POST", base+"/v1/keys", admin, `{"name":"ci","role":"read"}`), &created); err != nil {
+		t.Fatal(err)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -66,7 +70,7 @@ func TestServe_GeneratedKeys(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, keysFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s written (%v)", keysFile, err)
 	}
-	noSecretIn(t, dir, admin, write)
+	noSecretIn(t, dir, admin, write, created.Secret)
 	store, err := sqlite.Open(context.Background(), sqlite.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +80,8 @@ func TestServe_GeneratedKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 2 || !rs[0].Bootstrap || rs[0].Hash != sha256.Sum256([]byte(admin)) || rs[1].Hash != sha256.Sum256([]byte(write)) {
-		t.Fatalf("the store keeps %+v, want the two bootstrap keys' hashes", rs)
+	if len(rs) != 3 || !rs[0].Bootstrap || rs[0].Hash != sha256.Sum256([]byte(admin)) || rs[1].Hash != sha256.Sum256([]byte(created.Secret)) || rs[2].Hash != sha256.Sum256([]byte(write)) {
+		t.Fatalf("the store keeps %+v, want the hashes of the bootstrap keys and of ci", rs)
 	}
 
 	// Later starts use them without printing.
