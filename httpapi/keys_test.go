@@ -233,4 +233,3 @@ func TestKeys_RevokedOnEveryNode(t *testing.T) {
 	}, "a key revoked on node 1 is still accepted by node 2 after a second")
 	t.Logf("refused by node 2 %v after the revocation", time.Since(revoked))
 }
-
