@@ -199,7 +199,10 @@ func (s *Server) keyProblem(err error, name string) *Problem {
 // others follow within keyRefresh. The change is made already: a failure
 // here is logged, not answered (decision D73).
 func (s *Server) keysChanged(r *http.Request, typ string, k sluice.KeyRecord) {
-	ctx := context.WithoutCancel(r.Context())
+	// The change is made: the client going away must not keep it from
+	// the audit trail.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
 	data, _ := json.Marshal(map[string]any{ // these values always encode
 		"id": k.ID, "name": k.Name, "role": k.Role, "origins": nonNil(k.Origins), "types": nonNil(k.Types),
 		"rate": k.Rate, "burst": k.Burst, "by": keyFrom(r).Name,

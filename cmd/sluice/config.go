@@ -211,8 +211,9 @@ func yamlName(f reflect.StructField) string {
 	return name
 }
 
-// setScalar parses s into v according to v's kind. Fields that are not
-// scalars (lists) are left alone: only the file can set them.
+// setScalar parses s into v according to v's kind: a list of strings is
+// given comma-separated. Other lists (of records, such as http.keys) are
+// left alone: only the file can set them.
 func setScalar(v reflect.Value, s string) error {
 	if v.Type() == durationType {
 		d, err := time.ParseDuration(s)
@@ -223,6 +224,14 @@ func setScalar(v reflect.Value, s string) error {
 		return nil
 	}
 	switch v.Kind() {
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.String {
+			l := strings.Split(s, ",")
+			for i := range l {
+				l[i] = strings.TrimSpace(l[i])
+			}
+			v.Set(reflect.ValueOf(l))
+		}
 	case reflect.String:
 		v.SetString(s)
 	case reflect.Bool:
