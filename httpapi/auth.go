@@ -106,12 +106,18 @@ func (kr *keyring) publish(rs []sluice.KeyRecord) {
 
 // keyOf is the key of a store's record, with the configured defaults.
 func (kr *keyring) keyOf(r sluice.KeyRecord) Key {
-	k := Key{Name: r.Name, Role: Role(r.Role), Origins: r.Origins, Types: r.Types, Rate: r.Rate, Burst: r.Burst}
-	if r.Bootstrap && k.Role == RoleWrite {
-		k.Origins = kr.writeOrigins
-	}
+	k := Key{Name: r.Name, Role: Role(r.Role), Origins: kr.originsOf(r), Types: r.Types, Rate: r.Rate, Burst: r.Burst}
 	kr.limits.keyDefaults(&k)
 	return k
+}
+
+// originsOf is the origins a store's key may be used from: a generated
+// write key's are Config.WriteKeyOrigins.
+func (kr *keyring) originsOf(r sluice.KeyRecord) []string {
+	if r.Bootstrap && Role(r.Role) == RoleWrite {
+		return kr.writeOrigins
+	}
+	return r.Origins
 }
 
 // refresh reads the store's keys and makes them the keys in use. On error

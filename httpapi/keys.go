@@ -76,7 +76,9 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, k := range rs {
-		views = append(views, viewOf(k))
+		v := viewOf(k)
+		v.Origins = nonNil(s.keys.originsOf(k))
+		views = append(views, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"keys": views})
 }

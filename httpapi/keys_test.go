@@ -199,8 +199,8 @@ func TestKeys_Generated(t *testing.T) {
 	h.want(request{method: "DELETE", path: "/v1/keys/write", key: admin}, 409, nil)
 	var list struct{ Keys []keyAnswer }
 	h.want(get("/v1/keys", admin), 200, &list)
-	if len(list.Keys) != 2 || !list.Keys[1].Bootstrap || list.Keys[1].Source != "store" {
-		t.Fatalf("listed %+v", list.Keys)
+	if len(list.Keys) != 2 || !list.Keys[1].Bootstrap || list.Keys[1].Source != "store" || strings.Join(list.Keys[1].Origins, ",") != "*" {
+		t.Fatalf("listed %+v, want the generated write key usable from any origin", list.Keys)
 	}
 
 	restricted := newHarness(t, store, httpapi.Config{WriteKeyOrigins: []string{"https://shop.example"}})
