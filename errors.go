@@ -33,6 +33,11 @@ var (
 	ErrSchemaNotFound = errors.New("schema not found")
 	// ErrSubscriptionNotFound: no subscription has the name.
 	ErrSubscriptionNotFound = errors.New("subscription not found")
+	// ErrKeyExists: a key not revoked has the name, or the secret is in
+	// use already.
+	ErrKeyExists = errors.New("key exists")
+	// ErrKeyNotFound: no key not revoked has the name.
+	ErrKeyNotFound = errors.New("key not found")
 	// ErrUnavailable: the store cannot be reached or cannot write (database
 	// down, disk full). Retry later.
 	ErrUnavailable = errors.New("store unavailable")

@@ -2,6 +2,7 @@ package sluice
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -24,6 +25,9 @@ type Limits struct {
 	// parses), so Prepare does not scan them again; it still requires
 	// Metadata to be an object. Default false.
 	JSONChecked bool
+	// System allows streams whose names start with SystemStreamPrefix: only
+	// sluice's own appends (the audit trail of keys) set it. Default false.
+	System bool
 }
 
 // DefaultLimits are the limits when none are configured.
@@ -48,7 +52,7 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 			return &EventError{Field: "events", Reason: "at least one event is required"}
 		}
 		if req.Stream != "" {
-			if reason := checkStream(req.Stream); reason != "" {
+			if reason := l.checkStream(req.Stream); reason != "" {
 				return &EventError{Index: 0, Field: "stream", Reason: reason}
 			}
 		}
@@ -87,7 +91,7 @@ func (l Limits) checkEvent(i int, e *Event) error {
 	}
 	if e.Stream == "" {
 		e.Stream = e.Type
-	} else if reason := checkStream(e.Stream); reason != "" {
+	} else if reason := l.checkStream(e.Stream); reason != "" {
 		return fail("stream", reason)
 	}
 	if e.Time != "" {
@@ -115,9 +119,10 @@ func (l Limits) checkEvent(i int, e *Event) error {
 
 // CheckStream returns an error saying what is wrong with a stream name, or
 // nil when the name is 1–256 bytes of UTF-8 without control characters,
-// and not "." or ".." (the HTTP API addresses streams by path segment).
+// not "." or ".." (the HTTP API addresses streams by path segment), and not
+// starting with SystemStreamPrefix (reserved for sluice's own streams).
 func CheckStream(name string) error {
-	if reason := checkStream(name); reason != "" {
+	if reason := (Limits{}).checkStream(name); reason != "" {
 		return fmt.Errorf("stream %q: %s", name, reason)
 	}
 	return nil
@@ -145,7 +150,7 @@ func checkType(t string) string {
 	return ""
 }
 
-func checkStream(s string) string {
+func (l Limits) checkStream(s string) string {
 	if len(s) == 0 || len(s) > MaxStreamBytes {
 		return fmt.Sprintf("must be 1 to %d bytes", MaxStreamBytes)
 	}
@@ -154,6 +159,9 @@ func checkStream(s string) string {
 	}
 	if !printable(s) {
 		return "must be UTF-8 without control characters"
+	}
+	if !l.System && strings.HasPrefix(s, SystemStreamPrefix) {
+		return "names starting with " + SystemStreamPrefix + " are reserved for sluice's own streams"
 	}
 	return ""
 }

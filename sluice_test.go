@@ -207,3 +207,21 @@ func TestEvent_AppendJSON(t *testing.T) {
 		t.Errorf("data not byte for byte: %s", got)
 	}
 }
+
+func TestPrepare_SystemStreams(t *testing.T) {
+	t.Parallel()
+	for _, req := range []sluice.AppendRequest{
+		{Events: []sluice.Event{{Type: "key.created", Stream: sluice.KeysStream, Data: []byte(`{}`)}}},
+		{Stream: "$anything", Events: []sluice.Event{{Type: "x", Data: []byte(`{}`)}}},
+	} {
+		if err := (sluice.Limits{}).Prepare([]sluice.AppendRequest{req}); !errors.Is(err, sluice.ErrInvalidEvent) || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("a client's append to a $ stream: %v, want it refused as reserved", err)
+		}
+		if err := (sluice.Limits{System: true}).Prepare([]sluice.AppendRequest{req}); err != nil {
+			t.Errorf("sluice's own append to a $ stream: %v", err)
+		}
+	}
+	if err := sluice.CheckStream("$keys"); err == nil {
+		t.Error("CheckStream accepts $keys")
+	}
+}

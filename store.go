@@ -140,6 +140,7 @@ type Store interface {
 	Quarantine
 	Sinks
 	DeadLetters
+	Keys
 	// Close releases the store; calls after it return ErrClosed.
 	Close() error
 }

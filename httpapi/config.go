@@ -72,8 +72,17 @@ type Limits struct {
 
 // Config configures the edge.
 type Config struct {
-	// Keys are the API keys. At least one is required.
+	// Keys are the configuration's API keys: with the keys that sluice
+	// generates on its first start, the bootstrap keys, which the API
+	// lists but never revokes or changes. More keys are managed through
+	// /v1/keys and kept in the store. Default: none (then the generated
+	// keys are used).
 	Keys []Key `yaml:"keys"`
+	// WriteKeyOrigins are the browser origins allowed to use the write key
+	// that sluice generates (and the one SLUICE_WRITE_KEY defines); "*"
+	// allows any, [] none. Write keys are public by nature, like
+	// Segment's (decision D72). Default ["*"].
+	WriteKeyOrigins []string `yaml:"write_key_origins"`
 	// Limits bound requests. Zero fields take their defaults.
 	Limits Limits `yaml:"limits"`
 	// OpenMetrics serves /metrics without a key. Default false.
@@ -120,16 +129,10 @@ func (c Config) WithDefaults() Config {
 		l.MaxInFlight = 64
 	}
 	for i := range c.Keys {
-		k := &c.Keys[i]
-		if k.Rate <= 0 {
-			k.Rate = l.RatePerKey
-		}
-		if k.Burst <= 0 {
-			k.Burst = l.RateBurst
-		}
-		if k.Burst <= 0 {
-			k.Burst = max(1, int(2*k.Rate))
-		}
+		l.keyDefaults(&c.Keys[i])
+	}
+	if c.WriteKeyOrigins == nil {
+		c.WriteKeyOrigins = []string{"*"}
 	}
 	if l.MaxPageSize <= 0 {
 		l.MaxPageSize = 1000
@@ -160,13 +163,39 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// valid reports whether r is one of the roles.
+func (r Role) valid() bool {
+	return r == RoleWrite || r == RoleRead || r == RoleAdmin
+}
+
+// originProblems checks each origin of a list at path.
+func originProblems(path string, origins []string) []error {
+	var errs []error
+	for i, o := range origins {
+		if err := checkOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("%s[%d]: %w", path, i, err))
+		}
+	}
+	return errs
+}
+
+// keyDefaults sets the key's rate and burst when it has none.
+func (l Limits) keyDefaults(k *Key) {
+	if k.Rate <= 0 {
+		k.Rate = l.RatePerKey
+	}
+	if k.Burst <= 0 {
+		k.Burst = l.RateBurst
+	}
+	if k.Burst <= 0 {
+		k.Burst = max(1, int(2*k.Rate))
+	}
+}
+
 // Validate returns every problem of the configuration at once, each with
 // its field's path.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Keys) == 0 {
-		errs = append(errs, errors.New("keys: at least one key is required"))
-	}
 	names, secrets := map[string]bool{}, map[string]bool{}
 	for i, k := range c.Keys {
 		at := fmt.Sprintf("keys[%d]", i)
@@ -185,12 +214,12 @@ func (c Config) Validate() error {
 		if k.Rate < 0 || k.Burst < 0 {
 			errs = append(errs, fmt.Errorf("%s: rate and burst must not be negative", at))
 		}
-		switch k.Role {
-		case RoleWrite, RoleRead, RoleAdmin:
-		default:
+		if !k.Role.valid() {
 			errs = append(errs, fmt.Errorf("%s.role: %q is not write, read or admin", at, k.Role))
 		}
+		errs = append(errs, originProblems(at+".origins", k.Origins)...)
 	}
+	errs = append(errs, originProblems("write_key_origins", c.WriteKeyOrigins)...)
 	l := c.Limits
 	for _, f := range []struct {
 		path string

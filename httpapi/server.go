@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -55,11 +56,16 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight)}
+	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg, store), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight)}
 	s.subs = consumer.NewHub(store, cfg.SubscriptionReaderTTL)
 	s.sinks = noSinks{}
 	for _, opt := range opts {
 		opt(s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.keys.refresh(ctx); err != nil {
+		return nil, fmt.Errorf("read keys: %w", err)
 	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.metrics = newMetrics(store, writer, s.subs, s.sinks)
@@ -111,6 +117,10 @@ func (s *Server) routes() {
 	s.handle("POST /v1/sinks/{name}/replay", "replay_sink", RoleAdmin, s.replaySink)
 	s.handle("GET /v1/sinks/{name}/dead-letters", "list_dead_letters", read, s.listDeadLetters)
 	s.handle("POST /v1/sinks/{name}/dead-letters/redrive", "redrive_dead_letters", RoleAdmin, s.redrive)
+	s.handle("GET /v1/keys", "list_keys", RoleAdmin, s.listKeys)
+	s.handle("POST /v1/keys", "create_key", RoleAdmin, s.createKey)
+	s.handle("PATCH /v1/keys/{name}", "patch_key", RoleAdmin, s.patchKey)
+	s.handle("DELETE /v1/keys/{name}", "revoke_key", RoleAdmin, s.revokeKey)
 	s.segmentRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problemf(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))

@@ -49,6 +49,7 @@ func Run(t *testing.T, newLog NewLog, f Features) {
 		{"QuarantineTrim", testQuarantineTrim},
 		{"SinkState", testSinkState},
 		{"DeadLetters", testDeadLetters},
+		{"Keys", testKeys},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
 		{"FollowWhileWriting", testFollowWhileWriting},
 		{"GroupCommitWriter", testGroupCommitWriter},

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/internal/bench"
 	"github.com/sluicehq/sluice/postgres"
 )
@@ -445,7 +446,7 @@ func spawn(ctx context.Context, opts spawnOptions) (*spawned, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
-	s := &spawned{dir: dir, adminKey: newSecret("sk_admin_"), writeKey: newSecret("sk_write_"), log: &logTail{}, exited: make(chan struct{})}
+	s := &spawned{dir: dir, adminKey: httpapi.NewSecret(httpapi.RoleAdmin), writeKey: httpapi.NewSecret(httpapi.RoleWrite), log: &logTail{}, exited: make(chan struct{})}
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}
 	if opts.bare {
 		args = []string{"bench", bareHandlerMode, "--listen", "127.0.0.1:0"}

@@ -226,8 +226,9 @@ func TestLoadConfig(t *testing.T) {
 		t.Parallel()
 		path := writeConfig(t, "http:\n  keys:\n    - {name: admin, secret: sk_file_admin_0123456789, role: admin}\n    - {name: reader, secret: sk_file_reader_0123456789, role: read}\n")
 		cfg, err := LoadConfig(path, envOf(map[string]string{
-			"SLUICE_ADMIN_KEY": "sk_env_admin_0123456789",
-			"SLUICE_WRITE_KEY": "sk_env_write_0123456789",
+			"SLUICE_ADMIN_KEY":              "sk_env_admin_0123456789",
+			"SLUICE_WRITE_KEY":              "sk_env_write_0123456789",
+			"SLUICE_HTTP_WRITE_KEY_ORIGINS": "https://a.example, https://b.example",
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -235,7 +236,7 @@ func TestLoadConfig(t *testing.T) {
 		want := []httpapi.Key{
 			{Name: "admin", Secret: "sk_env_admin_0123456789", Role: httpapi.RoleAdmin},
 			{Name: "reader", Secret: "sk_file_reader_0123456789", Role: httpapi.RoleRead},
-			{Name: "write", Secret: "sk_env_write_0123456789", Role: httpapi.RoleWrite},
+			{Name: "write", Secret: "sk_env_write_0123456789", Role: httpapi.RoleWrite, Origins: []string{"https://a.example", "https://b.example"}},
 		}
 		if !reflect.DeepEqual(cfg.HTTP.Keys, want) {
 			t.Errorf("keys %+v, want %+v", cfg.HTTP.Keys, want)

@@ -31,7 +31,7 @@ Runs the HTTP API over the event log.
 
   --listen ADDR   the address to listen on; port 0 picks a free one
                   (SLUICE_LISTEN; default 127.0.0.1:7070)
-  --data DIR      the directory of the embedded store and of generated keys
+  --data DIR      the directory of the embedded store
                   (SLUICE_DATA; default ./sluice-data)
   --store URL     a postgres:// or postgresql:// URL selects PostgreSQL;
                   empty selects the embedded store (SLUICE_STORE; default "")
@@ -44,7 +44,9 @@ SLUICE_HTTP_LIMITS_MAX_BODY_BYTES; see docs/configuration.md.
 
 Keys: SLUICE_ADMIN_KEY and SLUICE_WRITE_KEY define a key named admin (role
 admin) and one named write (role write). With no key configured at all, the
-first start creates both, keeps them in DIR/keys.yaml and prints them once.
+first start creates both, keeps their SHA-256 in the store (so that nodes
+sharing a database share them) and prints them once. More keys are managed
+through /v1/keys.
 
 SIGTERM or SIGINT shuts down gracefully: /readyz answers 503 (for
 drain_delay while requests are still served), the listener closes, requests in flight finish, queued events are committed, the store is
@@ -98,13 +100,14 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	var api *httpapi.Server
 	if err == nil {
-		api, err = c.newAPI(store, w, registry, sinks, cfg, log)
+		api, err = c.newAPI(ctx, store, w, registry, sinks, cfg, log)
 	}
 	if err == nil {
 		bctx, stopBackground := context.WithCancel(ctx)
 		var background sync.WaitGroup
 		background.Go(func() { registry.Run(bctx) })
 		background.Go(func() { sinks.Run(bctx) })
+		background.Go(func() { api.RefreshKeys(bctx) })
 		err = serve(ctx, stop, ln, api, cfg, log)
 		// The sinks checkpoint what they delivered and give their leases
 		// up for another node.
@@ -174,10 +177,10 @@ func invalidConfig(problems []error) error {
 }
 
 // newAPI returns the HTTP API over store and w, with the configured keys,
-// or else the generated ones.
-func (c *ServeCommand) newAPI(store sluice.Store, w *sluice.Writer, registry *schema.Registry, sinks *sink.Manager, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
+// or else the generated ones (and, either way, the store's).
+func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice.Writer, registry *schema.Registry, sinks *sink.Manager, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
 	if len(cfg.HTTP.Keys) == 0 {
-		keys, err := generatedKeys(cfg.Data, c.Stderr)
+		keys, err := generatedKeys(ctx, store, cfg.Data, c.Stderr)
 		if err != nil {
 			return nil, err
 		}

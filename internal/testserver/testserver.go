@@ -40,6 +40,8 @@ func Start(store sluice.Store, cfg httpapi.Config, log *slog.Logger, opts ...htt
 		<-refreshed
 		return nil, errors.Join(err, w.Close(ctx))
 	}
+	keysRefreshed := make(chan struct{})
+	go func() { defer close(keysRefreshed); api.RefreshKeys(rctx) }()
 	ts := httptest.NewServer(api)
 	return &Server{URL: ts.URL, API: api, Store: store, close: func() error {
 		api.Drain() // long polls and live tails end
@@ -47,6 +49,7 @@ func Start(store sluice.Store, cfg httpapi.Config, log *slog.Logger, opts ...htt
 		err := w.Close(ctx)
 		cancel()
 		<-refreshed
+		<-keysRefreshed
 		return err
 	}}, nil
 }
