@@ -62,6 +62,9 @@ func newDestination(tb testing.TB) *destination {
 	d := &destination{}
 	h := fake.Server()
 	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// As S3 does, a request received whole is served even when its
+		// client has gone away (a killed sink's last request).
+		r = r.WithContext(context.WithoutCancel(r.Context()))
 		d.mu.Lock()
 		hold := d.hold
 		d.mu.Unlock()

@@ -1,8 +1,10 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"strings"
@@ -113,6 +115,12 @@ func TestBinary_KillDuringUpload(t *testing.T) {
 	b.d.mu.Lock()
 	b.d.hold = func(r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
+			// The request whole before the kill: S3 has received it.
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				t.Errorf("the completion's body: %v", err)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			close(completing)
 			<-release // served after the kill
 		}
