@@ -130,8 +130,8 @@ func TestRun(t *testing.T) {
 		{"ServeBadFlag", []string{"serve", "--frobnicate"}, 2, "", "flag provided but not defined"},
 		{"ServeArgument", []string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"Version", []string{"version"}, 0, "sluice dev (go", ""},
-		{"ConfigNoSubcommand", []string{"config"}, 2, "", "check FILE"},
-		{"ConfigCheckNoFile", []string{"config", "check"}, 2, "", "one FILE"},
+		{"ConfigNoSubcommand", []string{"config"}, 2, "", "check [FILE]"},
+		{"ConfigCheckTwoFiles", []string{"config", "check", "a.yaml", "b.yaml"}, 2, "", "at most one FILE"},
 	})
 }
 
