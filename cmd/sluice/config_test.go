@@ -106,6 +106,7 @@ func TestLoadConfig(t *testing.T) {
 				Limits:      httpapi.Limits{MaxBodyBytes: 2 << 20, RatePerKey: 50},
 				OpenMetrics: true,
 				RetryAfter:  2 * time.Second,
+				AccessLog:   httpapi.AccessLog{Sample: 1}, // the default, untouched by the file
 			},
 		}
 		if !reflect.DeepEqual(cfg, want) {
@@ -349,10 +350,11 @@ func TestConfigCheck_Environment(t *testing.T) {
 	}{
 		{"Defaults", nil, 0, []string{"ok"}},
 		{"Good", map[string]string{"SLUICE_LISTEN": "127.0.0.1:7071", "SLUICE_ADMIN_KEY": "sk_admin_0123456789abcdef"}, 0, []string{"ok"}},
-		{"Bad", map[string]string{"SLUICE_LISTEN": "nowhere", "SLUICE_WRITER_MAX_QUEUE_EVENTS": "many", "SLUICE_ADMIN_KEY": "short"}, 1, []string{
+		{"Bad", map[string]string{"SLUICE_LISTEN": "nowhere", "SLUICE_WRITER_MAX_QUEUE_EVENTS": "many", "SLUICE_ADMIN_KEY": "short", "SLUICE_HTTP_ACCESS_LOG_SAMPLE": "2"}, 1, []string{
 			`SLUICE_WRITER_MAX_QUEUE_EVENTS: "many" is not an integer`,
 			`listen: "nowhere" is not host:port`,
 			"http.keys[0].secret: at least 16 characters",
+			"http.access_log.sample: 2 is not between 0 and 1",
 		}},
 		{"SLUICE_CONFIG", map[string]string{"SLUICE_CONFIG": writeConfig(t, "listne: 127.0.0.1:1\n")}, 1, []string{`line 1: unknown field "listne"`}},
 	} {
