@@ -208,6 +208,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role,
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
 		return r, problemf(http.StatusUnauthorized, "unknown_key", "the key is not known")
 	}
+	noteKey(r, ks.Name)
 	if origin := r.Header.Get("Origin"); origin != "" {
 		if !slices.Contains(ks.Origins, origin) && !slices.Contains(ks.Origins, "*") {
 			return r, problemf(http.StatusForbidden, "origin_not_allowed", "key "+ks.Name+" may not be used from "+origin)

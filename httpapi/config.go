@@ -106,6 +106,8 @@ type Config struct {
 	Schemas SchemaPolicy `yaml:"schemas"`
 	// Segment configures the Segment-compatible routes (docs/segment.md).
 	Segment SegmentConfig `yaml:"segment"`
+	// AccessLog configures the access log. Default: off.
+	AccessLog AccessLog `yaml:"access_log"`
 }
 
 // WithDefaults returns the configuration with zero fields at their
@@ -250,5 +252,6 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("schemas.unknown_types: %q is not accept, reject or quarantine", c.Schemas.UnknownTypes))
 	}
 	errs = c.Segment.validate(errs)
+	errs = append(errs, c.AccessLog.problems("access_log")...)
 	return errors.Join(errs...)
 }

@@ -118,10 +118,12 @@ func (m *metrics) observeCommit(c sluice.CommitStats) {
 	m.commitS.Observe(c.Took.Seconds())
 }
 
-// statusRecorder keeps the status code a handler wrote.
+// statusRecorder keeps the status code a handler wrote, and counts the
+// bytes of the body.
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code  int
+	bytes int64
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -135,7 +137,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.code == 0 {
 		r.code = http.StatusOK
 	}
-	return r.ResponseWriter.Write(b)
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the real writer (flushing SSE).

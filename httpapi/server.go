@@ -144,8 +144,17 @@ func (s *Server) handle(pattern, route string, role Role, h http.HandlerFunc) {
 	s.methods[path] = append(s.methods[path], method)
 }
 
-// ServeHTTP answers one request.
+// ServeHTTP answers one request, and logs it when the access log is on.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.AccessLog.Enabled {
+		s.logAccess(w, r, s.serve)
+		return
+	}
+	s.serve(w, r)
+}
+
+// serve routes one request.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
 		s.preflight(w, r)
 		return

@@ -90,6 +90,7 @@ func DefaultConfig() Config {
 		Listen:          "127.0.0.1:7070",
 		Data:            "./sluice-data",
 		ShutdownTimeout: 30 * time.Second,
+		HTTP:            httpapi.Config{AccessLog: httpapi.AccessLog{Sample: 1}},
 	}
 }
 

@@ -106,6 +106,7 @@ func TestLoadConfig(t *testing.T) {
 				Limits:      httpapi.Limits{MaxBodyBytes: 2 << 20, RatePerKey: 50},
 				OpenMetrics: true,
 				RetryAfter:  2 * time.Second,
+				AccessLog:   httpapi.AccessLog{Sample: 1}, // the default, untouched by the file
 			},
 		}
 		if !reflect.DeepEqual(cfg, want) {
@@ -337,6 +338,44 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("%d lines, want 5 problems:\n%s", n, out)
 		}
 	})
+}
+
+func TestConfigCheck_Environment(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		code int
+		want []string // lines of stdout
+	}{
+		{"Defaults", nil, 0, []string{"ok"}},
+		{"Good", map[string]string{"SLUICE_LISTEN": "127.0.0.1:7071", "SLUICE_ADMIN_KEY": "sk_admin_0123456789abcdef"}, 0, []string{"ok"}},
+		{"Bad", map[string]string{"SLUICE_LISTEN": "nowhere", "SLUICE_WRITER_MAX_QUEUE_EVENTS": "many", "SLUICE_ADMIN_KEY": "short", "SLUICE_HTTP_ACCESS_LOG_SAMPLE": "2"}, 1, []string{
+			`SLUICE_WRITER_MAX_QUEUE_EVENTS: "many" is not an integer`,
+			`listen: "nowhere" is not host:port`,
+			"http.keys[0].secret: at least 16 characters",
+			"http.access_log.sample: 2 is not between 0 and 1",
+		}},
+		{"SLUICE_CONFIG", map[string]string{"SLUICE_CONFIG": writeConfig(t, "listne: 127.0.0.1:1\n")}, 1, []string{`line 1: unknown field "listne"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tm := newTestMain(tc.env)
+			err := tm.Run(context.Background(), []string{"config", "check"})
+			if code := exitCode(err); code != tc.code {
+				t.Fatalf("exit code %d (%v), want %d; stdout:\n%s", code, err, tc.code, tm.stdout)
+			}
+			out := tm.stdout.String()
+			for _, want := range tc.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout does not report %q:\n%s", want, out)
+				}
+			}
+			if n := strings.Count(out, "\n"); n != len(tc.want) {
+				t.Errorf("%d lines, want %d:\n%s", n, len(tc.want), out)
+			}
+		})
+	}
 }
 
 func TestServeConfig_Precedence(t *testing.T) {

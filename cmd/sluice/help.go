@@ -19,7 +19,7 @@ Usage:
 Commands:
 
 	serve          run the HTTP API
-	config check   check a configuration file without starting
+	config check   check a configuration (a file, or SLUICE_ variables) without starting
 	bench          send load to a sluice and measure it; bench suite: the
 	               standard scenarios against baselines
 	archive verify check what an s3 sink archived: every position once,

@@ -129,9 +129,9 @@ func TestRun(t *testing.T) {
 		{"ServeDashH", []string{"serve", "-h"}, 0, "SLUICE_ADMIN_KEY", ""},
 		{"ServeBadFlag", []string{"serve", "--frobnicate"}, 2, "", "flag provided but not defined"},
 		{"ServeArgument", []string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
-		{"Version", []string{"version"}, 0, "sluice dev (go", ""},
-		{"ConfigNoSubcommand", []string{"config"}, 2, "", "check FILE"},
-		{"ConfigCheckNoFile", []string{"config", "check"}, 2, "", "one FILE"},
+		{"Version", []string{"version"}, 0, "sluice ", ""},
+		{"ConfigNoSubcommand", []string{"config"}, 2, "", "check [FILE]"},
+		{"ConfigCheckTwoFiles", []string{"config", "check", "a.yaml", "b.yaml"}, 2, "", "at most one FILE"},
 	})
 }
 

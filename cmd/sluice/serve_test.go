@@ -158,3 +158,30 @@ func TestServe_DrainDelay(t *testing.T) {
 		t.Fatalf("sluice exited with %v; its log:\n%s", p.err, p.log)
 	}
 }
+
+// SLUICE_HTTP_ACCESS_LOG_ENABLED alone turns on the access log, every
+// request (serve's default sample is 1), in serve's JSON log, with the
+// key's name and never its secret.
+func TestServe_AccessLog(t *testing.T) {
+	t.Parallel()
+	const admin = "sk_admin_access_log_0123"
+	tm := newTestMain(map[string]string{"SLUICE_ADMIN_KEY": admin, "SLUICE_HTTP_ACCESS_LOG_ENABLED": "true"})
+	base, stop := serveInProcess(t, tm, "--listen", "127.0.0.1:0", "--data", t.TempDir())
+	expectStatus(t, http.StatusOK, "GET", base+"/v1/events?after=0&key="+admin, admin, "")
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	var found bool
+	for line := range strings.Lines(tm.stderr.String()) {
+		var rec struct{ Msg, Method, Path, Key string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "request" {
+			found = found || rec.Method == "GET" && rec.Path == "/v1/events" && rec.Key == "admin"
+		}
+	}
+	if !found {
+		t.Errorf("no access line for GET /v1/events by key admin:\n%s", tm.stderr)
+	}
+	if strings.Contains(tm.stderr.String(), admin) {
+		t.Errorf("the log holds the secret:\n%s", tm.stderr)
+	}
+}

@@ -5,15 +5,19 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"runtime/debug"
+	"strings"
 )
 
 // version is the release, set at build time with
-// -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// -ldflags "-X main.version=v1.2.3". Left empty, the build info's module
+// version is used (a tag, or a pseudo-version made from the commit).
+var version = ""
 
 const versionUsage = `Usage: sluice version
 
-Prints sluice's version and the Go version it was built with.
+Prints sluice's version, the commit it was built from (when built from a
+git checkout) and the Go version it was built with.
 `
 
 // VersionCommand is "sluice version".
@@ -28,6 +32,50 @@ func (c *VersionCommand) Run(_ context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErrorf("version: takes no arguments")
 	}
-	fmt.Fprintf(c.Stdout, "sluice %s (%s)\n", version, runtime.Version())
+	info, _ := debug.ReadBuildInfo()
+	fmt.Fprintln(c.Stdout, describeVersion(version, info))
 	return nil
+}
+
+// describeVersion is the line "sluice version" prints: release (from
+// -ldflags; else the module version of info; else "dev"), then the VCS
+// revision and whether the tree was modified, when info has them, and the
+// Go version. info may be nil.
+func describeVersion(release string, info *debug.BuildInfo) string {
+	goVersion := runtime.Version()
+	var details []string
+	if info != nil {
+		if release == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			release = info.Main.Version
+		}
+		if info.GoVersion != "" {
+			goVersion = info.GoVersion
+		}
+		var rev, at string
+		modified := false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			commit := "commit " + rev
+			if at != "" {
+				commit += " of " + at
+			}
+			if modified {
+				commit += ", modified"
+			}
+			details = append(details, commit)
+		}
+	}
+	if release == "" {
+		release = "dev"
+	}
+	return fmt.Sprintf("sluice %s (%s)", release, strings.Join(append(details, goVersion), "; "))
 }
