@@ -66,6 +66,10 @@ type result struct {
 	RefusedMillis        int
 	SchemaError          string
 	SchemaOK             string
+	QuarantineRow        string
+	ReplayFailed         string
+	Replayed             string
+	QuarantineLeft       int
 	PhoneOverflow        bool
 	KeyAfterLogout       *string
 }
@@ -117,13 +121,42 @@ func TestConsole_InChromium(t *testing.T) {
 	if !strings.Contains(r.SchemaError, "/properties/total/type") || !strings.Contains(r.SchemaOK, "version 1") {
 		t.Errorf("schemas: error %q (want the server's compile error, naming the bad member), then %q", r.SchemaError, r.SchemaOK)
 	}
+	if !strings.Contains(r.QuarantineRow, "/total") || !strings.Contains(r.ReplayFailed, "/total") {
+		t.Errorf("quarantine: row %q and failed replay %q, want the error at /total in both", r.QuarantineRow, r.ReplayFailed)
+	}
+	if !strings.HasPrefix(r.Replayed, "Replayed 1,") || r.QuarantineLeft != 0 {
+		t.Errorf("quarantine: replay after the schema's fix said %q with %d left, want 1 replayed and none left", r.Replayed, r.QuarantineLeft)
+	}
+	var stored struct{ Events []struct{ ID string } }
+	getJSON(t, base+"/v1/events?type=order.placed", &stored)
+	if len(stored.Events) != 1 || stored.Events[0].ID != "q-1" {
+		t.Errorf("order.placed events in the log: %+v, want q-1 (replayed) alone", stored.Events)
+	}
 	if r.PhoneOverflow {
 		t.Error("on a phone's screen the overview is wider than the screen")
 	}
 	t.Logf("event in the live tail after %d ms; revoked key refused after %d ms; screenshots in %s", r.TailMillis, r.RefusedMillis, shots)
-	for _, name := range []string{"overview.png", "tail.png", "keys.png", "schemas.png", "phone.png"} {
+	for _, name := range []string{"overview.png", "tail.png", "keys.png", "schemas.png", "quarantine.png", "phone.png"} {
 		if fi, err := os.Stat(filepath.Join(shots, name)); err != nil || fi.Size() == 0 {
 			t.Errorf("screenshot %s: %v", name, err)
 		}
+	}
+}
+
+// getJSON decodes the answer of GET url with the admin key into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d, %v", url, resp.StatusCode, err)
 	}
 }

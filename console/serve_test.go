@@ -23,7 +23,7 @@ func serve(t *testing.T) string {
 	s := testserver.New(t, backends.SQLite(t), httpapi.Config{Keys: []httpapi.Key{
 		{Name: "admin", Secret: adminKey, Role: httpapi.RoleAdmin},
 		{Name: "web", Secret: writeKey, Role: httpapi.RoleWrite},
-	}})
+	}, Schemas: httpapi.SchemaPolicy{QuarantineDurable: true}})
 	mux := http.NewServeMux()
 	mux.Handle("/console/", console.Handler())
 	mux.Handle("/", s.API)

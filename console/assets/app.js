@@ -4,8 +4,9 @@ import * as overview from './overview.js';
 import * as tail from './tail.js';
 import * as keys from './keys.js';
 import * as schemas from './schemas.js';
+import * as quarantine from './quarantine.js';
 
-const pages = { overview, tail, keys, schemas };
+const pages = { overview, tail, keys, schemas, quarantine };
 let current = null;
 
 const $ = (id) => document.getElementById(id);
