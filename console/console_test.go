@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,6 +71,10 @@ type result struct {
 	ReplayFailed         string
 	Replayed             string
 	QuarantineLeft       int
+	StreamsFound         []string
+	StreamFirstPage      int
+	StreamBothPages      int
+	StreamNextHidden     bool
 	PhoneOverflow        bool
 	KeyAfterLogout       *string
 }
@@ -132,11 +137,17 @@ func TestConsole_InChromium(t *testing.T) {
 	if len(stored.Events) != 1 || stored.Events[0].ID != "q-1" {
 		t.Errorf("order.placed events in the log: %+v, want q-1 (replayed) alone", stored.Events)
 	}
+	if want := []string{"console-console.dropped", "console-console.kept", "console-console.keyed", "console-console.paused", "console-console.tested"}; !slices.Equal(r.StreamsFound, want) {
+		t.Errorf("streams: the prefix console-console. lists %v, want %v", r.StreamsFound, want)
+	}
+	if r.StreamFirstPage != 20 || r.StreamBothPages != 25 || !r.StreamNextHidden {
+		t.Errorf("streams: a stream of 25 read as %d, then %d events (next page hidden: %v), want 20, then 25 and no next page", r.StreamFirstPage, r.StreamBothPages, r.StreamNextHidden)
+	}
 	if r.PhoneOverflow {
 		t.Error("on a phone's screen the overview is wider than the screen")
 	}
 	t.Logf("event in the live tail after %d ms; revoked key refused after %d ms; screenshots in %s", r.TailMillis, r.RefusedMillis, shots)
-	for _, name := range []string{"overview.png", "tail.png", "keys.png", "schemas.png", "quarantine.png", "phone.png"} {
+	for _, name := range []string{"overview.png", "tail.png", "keys.png", "schemas.png", "quarantine.png", "streams.png", "phone.png"} {
 		if fi, err := os.Stat(filepath.Join(shots, name)); err != nil || fi.Size() == 0 {
 			t.Errorf("screenshot %s: %v", name, err)
 		}

@@ -5,8 +5,9 @@ import * as tail from './tail.js';
 import * as keys from './keys.js';
 import * as schemas from './schemas.js';
 import * as quarantine from './quarantine.js';
+import * as streams from './streams.js';
 
-const pages = { overview, tail, keys, schemas, quarantine };
+const pages = { overview, tail, keys, schemas, quarantine, streams };
 let current = null;
 
 const $ = (id) => document.getElementById(id);

@@ -26,3 +26,9 @@ export function button(text, onclick, className = '') {
 export function when(t) {
   return t ? new Date(t).toLocaleString() : '';
 }
+
+// showJSON opens v, indented, in the page's JSON dialog.
+export function showJSON(v) {
+  document.getElementById('json-body').textContent = JSON.stringify(v, null, 2);
+  document.getElementById('json').showModal();
+}

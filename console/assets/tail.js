@@ -3,6 +3,7 @@
 // click on a row opens the event's JSON.
 import { request } from './api.js';
 import { parse, sum } from './metrics.js';
+import { showJSON } from './table.js';
 
 const backlog = 20; // events before the head shown when the tail opens
 const maxRows = 500;
@@ -24,10 +25,7 @@ function row(ev) {
     td.textContent = v;
     tr.append(td);
   }
-  tr.addEventListener('click', () => {
-    $('json-body').textContent = JSON.stringify(ev, null, 2);
-    $('json').showModal();
-  });
+  tr.addEventListener('click', () => showJSON(ev));
   const rows = $('tail-rows');
   rows.prepend(tr);
   while (rows.children.length > maxRows) rows.lastChild.remove();

@@ -21,6 +21,17 @@ async function send(type, id, key = process.env.WRITE_KEY, data = { id }) {
   return resp.status;
 }
 
+// sendMany stores n events of one stream in one request.
+async function sendMany(stream, n) {
+  const events = Array.from({ length: n }, (_, i) => ({ id: `${stream}-${i}`, type: 'console.paged', stream, data: { i } }));
+  const resp = await fetch(`${base}/v1/events`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${process.env.WRITE_KEY}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(events),
+  });
+  if (resp.status !== 200) throw new Error(`sending ${n} events: ${resp.status} ${await resp.text()}`);
+}
+
 // until polls cond every 20 ms until it is true, failing after ms.
 async function until(what, cond, ms = 5000) {
   const deadline = Date.now() + ms;
@@ -158,6 +169,29 @@ async function until(what, cond, ms = 5000) {
     await page.locator('#quarantine-result').filter({ hasText: 'Replayed 1' }).waitFor();
     out.replayed = await text('#quarantine-result');
     out.quarantineLeft = await page.locator('#quarantine-rows tr').count();
+
+    // Streams: a prefix search, and a stream of 25 events read in two
+    // pages of 20.
+    await sendMany('paged', 25);
+    await page.click('a[href="#streams"]');
+    await page.fill('#stream-prefix', 'console-console.');
+    await page.click('#stream-search button');
+    const names = () => page.locator('#stream-rows tr td:first-child').allTextContents();
+    await until('only the streams of the prefix', async () => {
+      const n = await names();
+      return n.length > 0 && n.every((s) => s.startsWith('console-console.'));
+    });
+    out.streamsFound = await names();
+    await page.fill('#stream-prefix', 'paged');
+    await page.click('#stream-search button');
+    await page.locator('#stream-rows tr[data-stream="paged"]').click();
+    await page.locator('#stream-event-rows tr').nth(19).waitFor();
+    out.streamFirstPage = await page.locator('#stream-event-rows tr').count();
+    await page.click('#stream-next');
+    await page.locator('#stream-event-rows tr').nth(24).waitFor();
+    out.streamBothPages = await page.locator('#stream-event-rows tr').count();
+    out.streamNextHidden = await page.locator('#stream-next').isHidden();
+    await page.screenshot({ path: `${shots}/streams.png`, fullPage: true });
 
     // A phone's screen.
     await page.setViewportSize({ width: 390, height: 844 });
