@@ -75,6 +75,9 @@ type result struct {
 	StreamFirstPage      int
 	StreamBothPages      int
 	StreamNextHidden     bool
+	SubscriptionLag      int
+	SubscriptionHead     int
+	ReplayResult         string
 	PhoneOverflow        bool
 	KeyAfterLogout       *string
 }
@@ -143,11 +146,17 @@ func TestConsole_InChromium(t *testing.T) {
 	if r.StreamFirstPage != 20 || r.StreamBothPages != 25 || !r.StreamNextHidden {
 		t.Errorf("streams: a stream of 25 read as %d, then %d events (next page hidden: %v), want 20, then 25 and no next page", r.StreamFirstPage, r.StreamBothPages, r.StreamNextHidden)
 	}
+	if r.SubscriptionLag == 0 || r.SubscriptionLag != r.SubscriptionHead {
+		t.Errorf("subscriptions: a subscription from the beginning shows a lag of %d, want the whole log (%d)", r.SubscriptionLag, r.SubscriptionHead)
+	}
+	if !strings.HasPrefix(r.ReplayResult, "archive: replay done") {
+		t.Errorf("sinks: the replay said %q", r.ReplayResult)
+	}
 	if r.PhoneOverflow {
 		t.Error("on a phone's screen the overview is wider than the screen")
 	}
 	t.Logf("event in the live tail after %d ms; revoked key refused after %d ms; screenshots in %s", r.TailMillis, r.RefusedMillis, shots)
-	for _, name := range []string{"overview.png", "tail.png", "keys.png", "schemas.png", "quarantine.png", "streams.png", "phone.png"} {
+	for _, name := range []string{"overview.png", "tail.png", "keys.png", "schemas.png", "quarantine.png", "streams.png", "delivery.png", "phone.png"} {
 		if fi, err := os.Stat(filepath.Join(shots, name)); err != nil || fi.Size() == 0 {
 			t.Errorf("screenshot %s: %v", name, err)
 		}

@@ -6,8 +6,9 @@ import * as keys from './keys.js';
 import * as schemas from './schemas.js';
 import * as quarantine from './quarantine.js';
 import * as streams from './streams.js';
+import * as delivery from './delivery.js';
 
-const pages = { overview, tail, keys, schemas, quarantine, streams };
+const pages = { overview, tail, keys, schemas, quarantine, streams, delivery };
 let current = null;
 
 const $ = (id) => document.getElementById(id);

@@ -193,6 +193,29 @@ async function until(what, cond, ms = 5000) {
     out.streamNextHidden = await page.locator('#stream-next').isHidden();
     await page.screenshot({ path: `${shots}/streams.png`, fullPage: true });
 
+    // Subscriptions and sinks: the file sink has delivered everything;
+    // paused, it falls behind; resumed, it catches up; a replay runs.
+    const sub = await fetch(`${base}/v1/subscriptions/console-sub`, {
+      method: 'PUT', headers: { Authorization: `Bearer ${process.env.ADMIN_KEY}`, 'Content-Type': 'application/json' }, body: '{}',
+    });
+    if (sub.status !== 201) throw new Error(`creating a subscription: ${sub.status} ${await sub.text()}`);
+    await page.click('a[href="#delivery"]');
+    const archive = page.locator('#sink-rows tr[data-sink="archive"]');
+    const sinkIs = async (state, lag) => (await archive.getAttribute('data-state')) === state && lag(Number(await archive.getAttribute('data-lag')));
+    await until('archive running, caught up', () => sinkIs('running', (n) => n === 0));
+    out.subscriptionLag = Number(await page.locator('#subscription-rows tr[data-subscription="console-sub"]').getAttribute('data-lag'));
+    out.subscriptionHead = (await (await fetch(`${base}/v1/subscriptions/console-sub`, { headers: { Authorization: `Bearer ${process.env.ADMIN_KEY}` } })).json()).head;
+    await archive.locator('button', { hasText: 'Pause' }).click();
+    await until('archive paused', () => sinkIs('paused', () => true));
+    await send('console.late', 'late-1');
+    await until('archive behind while paused', () => sinkIs('paused', (n) => n >= 1));
+    await page.screenshot({ path: `${shots}/delivery.png`, fullPage: true });
+    await archive.locator('button', { hasText: 'Resume' }).click();
+    await until('archive caught up after resume', () => sinkIs('running', (n) => n === 0));
+    await archive.locator('button', { hasText: 'Replay' }).click();
+    await page.locator('#delivery-result', { hasText: 'replay done' }).waitFor();
+    out.replayResult = await text('#delivery-result');
+
     // A phone's screen.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.click('a[href="#overview"]');
