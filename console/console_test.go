@@ -80,6 +80,7 @@ type result struct {
 	ReplayResult         string
 	PhoneOverflow        bool
 	KeyAfterLogout       *string
+	KeyAfterRevoke       *string
 }
 
 // TestConsole_InChromium logs in to the console in a real browser and
@@ -110,6 +111,9 @@ func TestConsole_InChromium(t *testing.T) {
 	}
 	if r.KeyInSession != adminKey || r.KeyAfterLogout != nil {
 		t.Errorf("sessionStorage held %q after login and %v after logout, want the admin key, then nothing", r.KeyInSession, r.KeyAfterLogout)
+	}
+	if r.KeyAfterRevoke != nil {
+		t.Errorf("sessionStorage still holds %q after the key was revoked", *r.KeyAfterRevoke)
 	}
 	if r.HeadAfter != "5" || r.Charts < 5 {
 		t.Errorf("overview: head %q -> %q with %d charts, want 5 after five events, and 5 charts", r.HeadBefore, r.HeadAfter, r.Charts)

@@ -35,6 +35,9 @@ export async function request(path, { method = 'GET', body, headers = {}, signal
     init.headers['Content-Type'] ??= 'application/json';
   }
   const resp = await fetch(path, init);
+  // The key is no longer known (revoked, or the server's keys changed):
+  // the shell asks for one again.
+  if (resp.status === 401) window.dispatchEvent(new Event('sluice:unauthorized'));
   if (!resp.ok) {
     let problem = null;
     try { problem = await resp.json(); } catch { /* not JSON */ }

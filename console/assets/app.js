@@ -62,6 +62,12 @@ $('logout').addEventListener('click', () => {
   showLogin();
 });
 
+window.addEventListener('sluice:unauthorized', () => {
+  if (!session.key) return; // logging in: the form says why
+  session.key = null;
+  showLogin('This sluice no longer knows the key: log in again.');
+});
+
 window.addEventListener('hashchange', route);
 // The overview samples in the background from the start: its history
 // grows while other pages are open.

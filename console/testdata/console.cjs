@@ -227,6 +227,17 @@ async function until(what, cond, ms = 5000) {
     await page.click('#logout');
     await page.locator('#login').waitFor();
     out.keyAfterLogout = await page.evaluate(() => sessionStorage.getItem('sluice.adminKey'));
+
+    // Logged in with an admin key that is then revoked: the console asks
+    // for a key again.
+    const admin = { Authorization: `Bearer ${process.env.ADMIN_KEY}`, 'Content-Type': 'application/json' };
+    const made = await (await fetch(`${base}/v1/keys`, { method: 'POST', headers: admin, body: '{"name":"short-lived","role":"admin"}' })).json();
+    await page.fill('#login-key', made.secret);
+    await page.click('#login button');
+    await page.locator('#overview').waitFor();
+    await fetch(`${base}/v1/keys/short-lived`, { method: 'DELETE', headers: admin });
+    await page.locator('#login-error', { hasText: 'no longer knows the key' }).waitFor({ timeout: 5000 });
+    out.keyAfterRevoke = await page.evaluate(() => sessionStorage.getItem('sluice.adminKey'));
     console.log(JSON.stringify(out));
   } finally {
     await browser.close();
