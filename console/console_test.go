@@ -67,20 +67,23 @@ type result struct {
 	RefusedMillis        int
 	SchemaError          string
 	SchemaOK             string
-	QuarantineRow        string
-	ReplayFailed         string
-	Replayed             string
-	QuarantineLeft       int
-	StreamsFound         []string
-	StreamFirstPage      int
-	StreamBothPages      int
-	StreamNextHidden     bool
-	SubscriptionLag      int
-	SubscriptionHead     int
-	ReplayResult         string
-	PhoneOverflow        bool
-	KeyAfterLogout       *string
-	KeyAfterRevoke       *string
+	SchemaViewed         struct {
+		Properties struct{ Total struct{ Type string } }
+	}
+	QuarantineRow    string
+	ReplayFailed     string
+	Replayed         string
+	QuarantineLeft   int
+	StreamsFound     []string
+	StreamFirstPage  int
+	StreamBothPages  int
+	StreamNextHidden bool
+	SubscriptionLag  int
+	SubscriptionHead int
+	ReplayResult     string
+	PhoneOverflow    bool
+	KeyAfterLogout   *string
+	KeyAfterRevoke   *string
 }
 
 // TestConsole_InChromium logs in to the console in a real browser and
@@ -132,6 +135,9 @@ func TestConsole_InChromium(t *testing.T) {
 	}
 	if !strings.Contains(r.SchemaError, "/properties/total/type") || !strings.Contains(r.SchemaOK, "version 1") {
 		t.Errorf("schemas: error %q (want the server's compile error, naming the bad member), then %q", r.SchemaError, r.SchemaOK)
+	}
+	if r.SchemaViewed.Properties.Total.Type != "number" {
+		t.Errorf("schemas: viewing order.placed shows %+v, want its total a number", r.SchemaViewed)
 	}
 	if !strings.Contains(r.QuarantineRow, "/total") || !strings.Contains(r.ReplayFailed, "/total") {
 		t.Errorf("quarantine: row %q and failed replay %q, want the error at /total in both", r.QuarantineRow, r.ReplayFailed)

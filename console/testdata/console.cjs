@@ -145,6 +145,10 @@ async function until(what, cond, ms = 5000) {
     await page.click('#schema-upload button');
     await page.locator('#schema-rows tr[data-type="order.placed"]').waitFor();
     out.schemaOK = await text('#schema-ok');
+    await page.fill('#schema-doc', '');
+    await page.click('#schema-rows tr[data-type="order.placed"]');
+    await until('the schema shown', async () => (await page.inputValue('#schema-doc')) !== '');
+    out.schemaViewed = JSON.parse(await page.inputValue('#schema-doc'));
 
     // Quarantine: an event its schema rejects waits there, still fails a
     // replay, and is stored by one after a new version of the schema.
