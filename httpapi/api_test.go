@@ -231,6 +231,14 @@ func TestKeys(t *testing.T) {
 				t.Errorf("%s: code %q, want %q", tt.name, p.Code, tt.code)
 			}
 		}
+		t.Run("SameOrigin", func(t *testing.T) {
+			// A page this sluice served (the console) uses any key; the
+			// same port of another host is another origin.
+			self := map[string]string{"Origin": h.url}
+			h.want(request{method: "GET", path: "/v1/keys", key: adminKey, header: self}, 200, nil)
+			other := map[string]string{"Origin": strings.Replace(h.url, "127.0.0.1", "localhost", 1)}
+			h.want(request{method: "GET", path: "/v1/keys", key: adminKey, header: other}, 403, &p)
+		})
 		t.Run("Basic", func(t *testing.T) {
 			r := request{method: "GET", path: "/v1/events", header: map[string]string{"Authorization": "Basic " + basic(readKey)}}
 			h.want(r, 200, nil)

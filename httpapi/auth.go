@@ -209,7 +209,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role,
 		return r, problemf(http.StatusUnauthorized, "unknown_key", "the key is not known")
 	}
 	noteKey(r, ks.Name)
-	if origin := r.Header.Get("Origin"); origin != "" {
+	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(r, origin) {
 		if !slices.Contains(ks.Origins, origin) && !slices.Contains(ks.Origins, "*") {
 			return r, problemf(http.StatusForbidden, "origin_not_allowed", "key "+ks.Name+" may not be used from "+origin)
 		}
@@ -226,6 +226,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role,
 		}
 	}
 	return r.WithContext(contextWithKey(r, ks)), nil
+}
+
+// sameOrigin reports whether origin is the host the request was sent to:
+// a page that this sluice served (the console), not a cross-origin one,
+// which browsers name in Origin with another host.
+func sameOrigin(r *http.Request, origin string) bool {
+	_, host, ok := strings.Cut(origin, "://")
+	return ok && host == r.Host
 }
 
 func setCORS(h http.Header, origin string) {

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,24 +79,7 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // returns what it printed on its standard output.
 func runNode(t *testing.T, script string, packages []string, env ...string) []byte {
 	t.Helper()
-	cmd, err := npmpeers.Node("testdata/segment/"+script, packages)
-	npmpeers.Skip(t, err)
-	cmd.Env = append(cmd.Env, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	done := make(chan error, 1)
-	go func() { done <- cmd.Run() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("%s: %v\n%s%s", script, err, stdout.Bytes(), stderr.Bytes())
-		}
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s: still running after 2 minutes\n%s%s", script, stdout.Bytes(), stderr.Bytes())
-	}
-	return stdout.Bytes()
+	return npmpeers.Run(t, "testdata/segment/"+script, packages, env...)
 }
 
 // eventsByID reads the whole log into a map by id, failing on an id seen

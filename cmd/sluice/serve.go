@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/console"
 	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/postgres"
 	"github.com/sluicehq/sluice/schema"
@@ -198,7 +199,7 @@ func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice
 // requests in flight finish. stop restores the signals' default, so that a
 // second one kills.
 func serve(ctx context.Context, stop func(), ln net.Listener, api *httpapi.Server, cfg Config, log *slog.Logger) error {
-	hs := newHTTPServer(api, log)
+	hs := newHTTPServer(withConsole(api), log)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("listening", append([]any{"addr", ln.Addr().String()}, storeAttrs(cfg)...)...)
@@ -226,6 +227,15 @@ func serve(ctx context.Context, stop func(), ln net.Listener, api *httpapi.Serve
 		return errors.Join(serveErr, fmt.Errorf("shutdown: requests in flight: %w", err))
 	}
 	return serveErr
+}
+
+// withConsole serves the web console at /console/ and api at every other
+// path.
+func withConsole(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/console/", console.Handler())
+	mux.Handle("/", api)
+	return mux
 }
 
 // newHTTPServer returns the HTTP server of h, with its timeouts; its own

@@ -101,6 +101,7 @@ func testRestart(t *testing.T, env []string, args ...string) {
 	p := startBinary(t, env, args...)
 	expectStatus(t, http.StatusOK, "GET", p.base+"/healthz", "", "")
 	expectStatus(t, http.StatusOK, "GET", p.base+"/readyz", "", "")
+	expectStatus(t, http.StatusOK, "GET", p.base+"/console/", "", "")
 	body := expectStatus(t, http.StatusOK, "POST", p.base+"/v1/events", testWriteKey, `{"type":"page.viewed","data":{"a":1}}`)
 	var ingested struct {
 		Accepted int    `json:"accepted"`

@@ -8,6 +8,7 @@
 package npmpeers
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -130,4 +131,30 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Run runs the node script with the packages of this folder and env,
+// skipping tb when node or a package is not installed (failing it under
+// CI), failing it when the script fails or runs for more than two
+// minutes, and returns what the script printed on its standard output.
+func Run(tb testing.TB, script string, packages []string, env ...string) []byte {
+	tb.Helper()
+	cmd, err := Node(script, packages)
+	Skip(tb, err)
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Fatalf("%s: %v\n%s%s", script, err, stdout.Bytes(), stderr.Bytes())
+		}
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		tb.Fatalf("%s: still running after 2 minutes\n%s%s", script, stdout.Bytes(), stderr.Bytes())
+	}
+	return stdout.Bytes()
 }
