@@ -1,0 +1,60 @@
+// Drives Debian's Chromium with playwright-core through the SDK test
+// pages of PAGE_URL (see page.html and sdk_test.go), failing (exit 1) when
+// a step does not happen within its deadline:
+//  1. / : 12 events, the proxy answering 503 to the first two batches; the
+//     page's queue empties;
+//  2. /unload : one event that only leaving the page sends (pagehide,
+//     sendBeacon); PAGE_URL/stored says when it is in sluice;
+//  3. /reload : with the proxy down (503 to everything), three events are
+//     refused, the page is reloaded, the reloaded page still has them;
+//     the proxy comes up and the queue empties.
+// Prints, as JSON, the requests that failed and page errors.
+const { chromium } = require('playwright-core');
+
+const base = process.env.PAGE_URL;
+
+async function until(what, f, ms) {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const is503 = (r) => r.url().includes('/v1/events') && r.status() === 503;
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  });
+  const errors = [];
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+
+    await page.goto(base);
+    await until('the 12 events of / sent', () => page.evaluate(() => sluice.queued() === 0), 30000);
+
+    await page.goto(base + 'unload');
+    if ((await page.evaluate(() => sluice.queued())) !== 1) throw new Error('/unload: want its one event queued');
+    await page.goto(base + 'blank');
+    await until('the event of /unload stored (by the pagehide beacon)', async () => (await fetch(base + 'stored?label=unload')).ok, 10000);
+
+    await fetch(base + 'proxy/down');
+    let refused = page.waitForResponse(is503);
+    await page.goto(base + 'reload');
+    await refused;
+    await page.reload(); // its beacon is refused too
+    const queued = await page.evaluate(() => sluice.queued());
+    if (queued < 3) throw new Error(`after the reload, ${queued} events queued, want the 3 of /reload at least`);
+    await fetch(base + 'proxy/up');
+    await until('the queue of /reload sent', () => page.evaluate(() => sluice.queued() === 0), 30000);
+    console.log(JSON.stringify({ errors }));
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
