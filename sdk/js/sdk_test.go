@@ -49,50 +49,6 @@ func TestSource_Size(t *testing.T) {
 	}
 }
 
-// TestHandler fetches /sdk.js from a server: JavaScript, cached a day,
-// 304 for its ETag, gzipped for a client that accepts it.
-func TestHandler(t *testing.T) {
-	s := testserver.New(t, backends.SQLite(t), httpapi.Config{Keys: []httpapi.Key{{Name: "admin", Secret: adminKey, Role: httpapi.RoleAdmin}}})
-	get := func(header ...string) (*http.Response, []byte) {
-		t.Helper()
-		req, err := http.NewRequest("GET", s.URL+"/sdk.js", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Accept-Encoding", "identity")
-		for i := 0; i < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, body
-	}
-	resp, body := get()
-	etag := resp.Header.Get("ETag")
-	if resp.StatusCode != 200 || !bytes.Equal(body, js.Source) || resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" ||
-		resp.Header.Get("Cache-Control") != "public, max-age=86400" || etag == "" {
-		t.Fatalf("GET /sdk.js: %d, headers %v, %d bytes: want 200, sluice.js, JavaScript, cached a day, an ETag", resp.StatusCode, resp.Header, len(body))
-	}
-	if resp, body := get("If-None-Match", etag); resp.StatusCode != http.StatusNotModified || len(body) != 0 {
-		t.Errorf("GET /sdk.js with If-None-Match %s: %d, %d bytes, want 304 and no body", etag, resp.StatusCode, len(body))
-	}
-	resp, body = get("Accept-Encoding", "gzip, deflate, br")
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil || resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("ETag") == etag {
-		t.Fatalf("GET /sdk.js accepting gzip: headers %v, %v: want gzip with an ETag of its own", resp.Header, err)
-	}
-	if plain, err := io.ReadAll(zr); err != nil || !bytes.Equal(plain, js.Source) {
-		t.Errorf("the gzipped sluice.js does not unzip to sluice.js: %v", err)
-	}
-}
-
 // proxy stands in front of sluice for the test page. Its first two
 // POST /v1/events are answered 503 with Retry-After: 1 (the first is
 // stored by sluice, its answer lost); while down, every request is. Its

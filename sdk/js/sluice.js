@@ -102,11 +102,12 @@
   // first hidden, in one event of type web.vitals (milliseconds; CLS
   // unitless).
   function observeVitals() {
-    var m = {}, cls = 0, win = 0, first = 0, last = 0;
+    var m = {}, cls = 0, win = 0, first = 0, last = 0, flushes = [];
     function watch(type, f, opts) {
       try {
-        new PerformanceObserver(function (l) { l.getEntries().forEach(f); })
-          .observe(Object.assign({ type: type, buffered: true }, opts));
+        var po = new PerformanceObserver(function (l) { l.getEntries().forEach(f); });
+        po.observe(Object.assign({ type: type, buffered: true }, opts));
+        flushes.push(function () { po.takeRecords().forEach(f); });
       } catch (e) { /* not supported by this browser */ }
     }
     var nav = performance.getEntriesByType && performance.getEntriesByType('navigation')[0];
@@ -126,7 +127,13 @@
     watch('event', function (e) {
       if (e.interactionId && !(m.inp >= e.duration)) m.inp = e.duration;
     }, { durationThreshold: 40 });
-    return { report: function () { m.url = location.href; return m; } };
+    return {
+      report: function () { // with the entries not yet handed to the observers
+        flushes.forEach(function (f) { f(); });
+        m.url = location.href;
+        return m;
+      }
+    };
   }
 
   var sluice = {
