@@ -39,7 +39,7 @@ export interface Sluice {
   init(options: InitOptions): void;
   /** Queues an event of type (1–128 of A-Za-z0-9._:-) with data (any JSON value), with an id made here. */
   track(type: string, data?: unknown, options?: TrackOptions): void;
-  /** Sends the oldest batch now (unless a request is in flight). */
+  /** Sends the oldest batch now, or when a request in flight or the wait of a retry ends. */
   flush(): void;
   /** The number of events not yet confirmed stored. */
   queued(): number;

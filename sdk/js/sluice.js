@@ -2,7 +2,7 @@
  * Plain JavaScript, no dependencies, no build step; see docs/sdk.md. */
 (function (root) {
   'use strict';
-  var o, queue = [], timer = 0, sending = false, failures = 0, vitals = null, beaconed = '';
+  var o, queue = [], timer = 0, due = 0, until = 0, sending = false, failures = 0, vitals = null, beaconed = '';
 
   function now() { return new Date().toISOString(); }
 
@@ -34,16 +34,23 @@
 
   function url() { return o.host + '/v1/events?key=' + encodeURIComponent(o.key); }
 
+  // schedule has flush run in ms, or when the wait of a retry ends
+  // (until), whichever is later, unless it already runs sooner.
   function schedule(ms) {
-    if (timer) return;
-    timer = setTimeout(function () { timer = 0; flush(); }, ms);
+    var at = Math.max(Date.now() + ms, until);
+    if (timer && due <= at) return;
+    clearTimeout(timer);
+    due = at;
+    timer = setTimeout(function () { timer = 0; flush(); }, at - Date.now());
   }
 
   // flush sends the oldest batch, one request at a time. text/plain and
   // ?key= make it a simple request: no CORS preflight.
   function flush() {
     if (sending || !queue.length) return;
-    if (timer) { clearTimeout(timer); timer = 0; }
+    if (Date.now() < until) return schedule(0);
+    clearTimeout(timer);
+    timer = 0;
     sending = true;
     var batch = queue.slice(0, o.batchSize), body = JSON.stringify(batch);
     fetch(url(), { method: 'POST', body: body, headers: { 'Content-Type': 'text/plain' }, keepalive: body.length < 60000 })
@@ -64,6 +71,7 @@
     save();
     sending = false;
     failures = 0;
+    until = 0;
     if (queue.length >= o.batchSize) flush();
     else if (queue.length) schedule(o.flushInterval);
   }
@@ -73,7 +81,8 @@
   function retry(after) {
     sending = false;
     var backoff = Math.min(o.maxBackoff, o.minBackoff * Math.pow(2, failures++)) * (0.5 + Math.random() / 2);
-    schedule(Math.max(after >= 0 ? after * 1000 : 0, backoff));
+    until = Date.now() + Math.max(after >= 0 ? after * 1000 : 0, backoff);
+    schedule(0);
   }
 
   // beacon hands every queued event to navigator.sendBeacon as the page

@@ -1,8 +1,8 @@
 // Drives Debian's Chromium with playwright-core through the SDK test
 // pages of PAGE_URL (see page.html and sdk_test.go), failing (exit 1) when
 // a step does not happen within its deadline:
-//  1. / : 12 events, the proxy answering 503 to the first two batches; the
-//     page's queue empties;
+//  1. / : 12 events, the proxy answering 503 to the first two batches, and
+//     a 13th tracked after the first 503; the page's queue empties;
 //  2. /unload : one event that only leaving the page sends (pagehide,
 //     sendBeacon); PAGE_URL/stored says when it is in sluice;
 //  3. /reload : with the proxy down (503 to everything), three events are
@@ -33,8 +33,12 @@ const is503 = (r) => r.url().includes('/v1/events') && r.status() === 503;
     const page = await browser.newPage();
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
 
+    const first = page.waitForResponse(is503);
     await page.goto(base);
-    await until('the 12 events of / sent', () => page.evaluate(() => sluice.queued() === 0), 30000);
+    await first;
+    // A full batch is waiting: this event must not cut the wait short.
+    await page.evaluate(() => sluice.track('test.clicked', { label: 'retry-13' }));
+    await until('the 13 events of / sent', () => page.evaluate(() => sluice.queued() === 0), 30000);
 
     await page.goto(base + 'unload');
     if ((await page.evaluate(() => sluice.queued())) !== 1) throw new Error('/unload: want its one event queued');
