@@ -175,10 +175,17 @@ func TestSDK_Chromium(t *testing.T) {
 	if err := json.Unmarshal(vitals[0].Data, &v); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{"ttfb", "fcp", "lcp"} {
+	t.Logf("web.vitals: %s", vitals[0].Data)
+	for _, m := range []string{"ttfb", "fcp", "lcp", "cls", "inp"} {
 		if _, ok := v[m].(float64); !ok {
-			t.Errorf("web.vitals data %s: want %s in milliseconds", vitals[0].Data, m)
+			t.Errorf("web.vitals data %s: want %s, a number", vitals[0].Data, m)
 		}
+	}
+	if cls, _ := v["cls"].(float64); cls <= 0 {
+		t.Errorf("web.vitals cls %v, want above 0 (the banner shifts the page)", v["cls"])
+	}
+	if inp, _ := v["inp"].(float64); inp < 80 {
+		t.Errorf("web.vitals inp %v, want 80 ms at least (the click handler's)", v["inp"])
 	}
 	if v["url"] != origin+"/unload" {
 		t.Errorf("web.vitals url %v, want %s/unload", v["url"], origin)

@@ -4,7 +4,8 @@
 //  1. / : 12 events, the proxy answering 503 to the first two batches, and
 //     a 13th tracked after the first 503; the page's queue empties;
 //  2. /unload : one event that only leaving the page sends (pagehide,
-//     sendBeacon); PAGE_URL/stored says when it is in sluice;
+//     sendBeacon), after a layout shift and a slow click (Web Vitals);
+//     PAGE_URL/stored says when it is in sluice;
 //  3. /reload : with the proxy down (503 to everything), three events are
 //     refused, the page is reloaded, the reloaded page still has them;
 //     the proxy comes up and the queue empties.
@@ -42,6 +43,9 @@ const is503 = (r) => r.url().includes('/v1/events') && r.status() === 503;
 
     await page.goto(base + 'unload');
     if ((await page.evaluate(() => sluice.queued())) !== 1) throw new Error('/unload: want its one event queued');
+    await page.waitForSelector('#banner');
+    await page.click('#slow');
+    await page.waitForFunction(() => window.interacted, null, { timeout: 10000 });
     await page.goto(base + 'blank');
     await until('the event of /unload stored (by the pagehide beacon)', async () => (await fetch(base + 'stored?label=unload')).ok, 10000);
 
