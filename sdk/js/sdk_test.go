@@ -49,10 +49,10 @@ func TestSource_Size(t *testing.T) {
 	}
 }
 
-// proxy stands in front of sluice for the test page. Its first two
-// POST /v1/events are answered 503 with Retry-After: 1 (the first is
-// stored by sluice, its answer lost); while down, every request is. Its
-// 503s carry CORS headers, as sluice's own do.
+// proxy stands in front of sluice for the test page. Its first POST
+// /v1/events is stored by sluice but answered 503 (the answer lost), the
+// second answered 429, both with Retry-After: 1; while down, every request
+// is answered 503. Its answers carry CORS headers, as sluice's own do.
 type proxy struct {
 	origin   string
 	upstream *httputil.ReverseProxy
@@ -84,7 +84,13 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", p.origin)
 	w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
 	w.Header().Set("Retry-After", "1")
-	http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	p.mu.Lock()
+	code := http.StatusServiceUnavailable
+	if p.posts == 2 && !p.down {
+		code = http.StatusTooManyRequests
+	}
+	p.mu.Unlock()
+	http.Error(w, http.StatusText(code), code)
 }
 
 func (p *proxy) setDown(down bool) {
@@ -194,11 +200,11 @@ func TestSDK_Chromium(t *testing.T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.at) != 3 {
-		t.Fatalf("the proxy saw %d POSTs, want 3 at least (2 answered 503): the retries were not tested", p.posts)
+		t.Fatalf("the proxy saw %d POSTs, want 3 at least (a 503 and a 429 first): the retries were not tested", p.posts)
 	}
 	for i := range 2 {
 		if gap := p.at[i+1].Sub(p.at[i]); gap < time.Second {
-			t.Errorf("POST %d came %s after a 503 with Retry-After: 1, want at least 1s", i+2, gap)
+			t.Errorf("POST %d came %s after a 503 or 429 with Retry-After: 1, want at least 1s", i+2, gap)
 		}
 	}
 }

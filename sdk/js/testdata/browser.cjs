@@ -1,14 +1,15 @@
 // Drives Debian's Chromium with playwright-core through the SDK test
 // pages of PAGE_URL (see page.html and sdk_test.go), failing (exit 1) when
 // a step does not happen within its deadline:
-//  1. / : 12 events, the proxy answering 503 to the first two batches, and
+//  1. / : 12 events, the proxy answering 503 and 429 to the first two batches, and
 //     a 13th tracked after the first 503; the page's queue empties;
 //  2. /unload : one event that only leaving the page sends (pagehide,
 //     sendBeacon), after a layout shift and a slow click (Web Vitals);
 //     PAGE_URL/stored says when it is in sluice;
 //  3. /reload : with the proxy down (503 to everything), three events are
 //     refused, the page is reloaded, the reloaded page still has them;
-//     the proxy comes up and the queue empties.
+//     the proxy comes up and the queue empties; then an invalid event is
+//     refused (400) and dropped.
 // Prints, as JSON, the requests that failed and page errors.
 const { chromium } = require('playwright-core');
 
@@ -58,6 +59,12 @@ const is503 = (r) => r.url().includes('/v1/events') && r.status() === 503;
     if (queued < 3) throw new Error(`after the reload, ${queued} events queued, want the 3 of /reload at least`);
     await fetch(base + 'proxy/up');
     await until('the queue of /reload sent', () => page.evaluate(() => sluice.queued() === 0), 30000);
+    // An event sluice refuses (400: the type is invalid) is dropped, not
+    // retried for ever.
+    const refusedFor400 = page.waitForResponse((r) => r.url().includes('/v1/events') && r.status() === 400);
+    await page.evaluate(() => sluice.track('not a type', 1));
+    await refusedFor400;
+    await until('the refused event dropped', () => page.evaluate(() => sluice.queued() === 0), 10000);
     console.log(JSON.stringify({ errors }));
   } finally {
     await browser.close();
