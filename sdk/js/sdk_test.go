@@ -127,7 +127,7 @@ func TestSDK_Chromium(t *testing.T) {
 
 	page := template.Must(template.ParseFiles("testdata/page.html"))
 	mux := http.NewServeMux()
-	for _, path := range []string{"/{$}", "/unload", "/reload"} {
+	for _, path := range []string{"/{$}", "/unload", "/reload", "/tabs"} {
 		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
 			_ = page.Execute(w, map[string]string{"Sluice": s.URL, "Proxy": ps.URL, "Key": siteKey})
 		})
@@ -157,7 +157,7 @@ func TestSDK_Chromium(t *testing.T) {
 	for i := 1; i <= 12; i++ {
 		want = append(want, fmt.Sprintf("retry-%d", i))
 	}
-	want = append(want, "retry-13", "unload", "reload-1", "reload-2", "reload-3")
+	want = append(want, "retry-13", "unload", "reload-1", "reload-2", "reload-3", "tab-a", "tab-b")
 	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	for _, label := range want {
 		es := labels[label]

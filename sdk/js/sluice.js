@@ -21,15 +21,26 @@
 
   function storageKey() { return 'sluice:' + o.key; }
 
-  function load() {
-    try { queue = JSON.parse(localStorage.getItem(storageKey())) || []; } catch (e) { queue = []; }
+  // The site's tabs share the queue in localStorage, and a tab's write
+  // reaches the others a little later: sync merges the stored queue with
+  // this tab's and writes the union back, before every change and as the
+  // tab goes away. An event that another tab delivered may so be sent once
+  // more by this one; sluice drops the copy. When storage fails (full,
+  // refused), the memory copy keeps the events.
+  function sync() {
+    var s, have = {};
+    try { s = JSON.parse(localStorage.getItem(storageKey())) || []; } catch (e) { return; }
+    s.forEach(function (e) { have[e.id] = 1; });
+    queue.forEach(function (e) { if (!have[e.id]) s.push(e); });
+    queue = s;
+    save();
   }
 
   function save() {
     try {
       if (queue.length) localStorage.setItem(storageKey(), JSON.stringify(queue));
       else localStorage.removeItem(storageKey());
-    } catch (e) { /* storage full or refused: the queue stays in memory */ }
+    } catch (e) { /* the memory copy keeps them */ }
   }
 
   function url() { return o.host + '/v1/events?key=' + encodeURIComponent(o.key); }
@@ -47,6 +58,7 @@
   // flush sends the oldest batch, one request at a time. text/plain and
   // ?key= make it a simple request: no CORS preflight.
   function flush() {
+    sync();
     if (sending || !queue.length) return;
     if (Date.now() < until) return schedule(0);
     clearTimeout(timer);
@@ -67,6 +79,7 @@
   function done(batch) {
     var sent = {};
     for (var i = 0; i < batch.length; i++) sent[batch[i].id] = 1;
+    sync();
     queue = queue.filter(function (e) { return !sent[e.id]; });
     save();
     sending = false;
@@ -91,6 +104,7 @@
   // is not lost.
   function beacon() {
     if (vitals) { enqueue('web.vitals', vitals.report()); vitals = null; }
+    sync();
     var all = JSON.stringify(queue);
     if (!navigator.sendBeacon || all === beaconed) return; // pagehide after visibilitychange
     beaconed = all;
@@ -102,6 +116,7 @@
   function enqueue(type, data, opts) {
     var e = { id: uuid(), type: type, time: now(), data: data === undefined ? null : data };
     if (opts && opts.stream) e.stream = opts.stream;
+    sync();
     queue.push(e);
     if (queue.length > o.maxQueue) queue.splice(0, queue.length - o.maxQueue); // the oldest go
     save();
@@ -153,7 +168,7 @@
         batchSize: opts.batchSize || 20, flushInterval: opts.flushInterval || 5000,
         maxQueue: opts.maxQueue || 1000, minBackoff: opts.minBackoff || 1000, maxBackoff: opts.maxBackoff || 60000
       };
-      load();
+      sync();
       if (opts.webVitals && root.PerformanceObserver) vitals = observeVitals();
       root.addEventListener('pagehide', beacon);
       document.addEventListener('visibilitychange', function () {
@@ -168,7 +183,7 @@
       else schedule(o.flushInterval);
     },
     flush: flush,
-    queued: function () { return queue.length; }
+    queued: function () { sync(); return queue.length; }
   };
   root.sluice = sluice;
 })(window);

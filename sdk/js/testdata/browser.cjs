@@ -9,7 +9,9 @@
 //  3. /reload : with the proxy down (503 to everything), three events are
 //     refused, the page is reloaded, the reloaded page still has them;
 //     the proxy comes up and the queue empties; then an invalid event is
-//     refused (400) and dropped.
+//     refused (400) and dropped;
+//  4. /tabs in two tabs, sluice unreachable: each tracks one, the first is
+//     closed; the second sends both.
 // Prints, as JSON, the requests that failed and page errors.
 const { chromium } = require('playwright-core');
 
@@ -32,7 +34,8 @@ const is503 = (r) => r.url().includes('/v1/events') && r.status() === 503;
   });
   const errors = [];
   try {
-    const page = await browser.newPage();
+    const context = await browser.newContext();
+    const page = await context.newPage();
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
 
     const first = page.waitForResponse(is503);
@@ -65,6 +68,21 @@ const is503 = (r) => r.url().includes('/v1/events') && r.status() === 503;
     await page.evaluate(() => sluice.track('not a type', 1));
     await refusedFor400;
     await until('the refused event dropped', () => page.evaluate(() => sluice.queued() === 0), 10000);
+    // Two tabs share the stored queue: each tracks an event while sluice
+    // is unreachable, the first is closed, the second sends both.
+    await fetch(base + 'proxy/down');
+    const tabA = await context.newPage(); // the same localStorage
+    await tabA.goto(base + 'tabs');
+    await page.goto(base + 'tabs');
+    await tabA.evaluate(() => sluice.track('test.tab', { label: 'tab-a' }));
+    // A write reaches the other tabs a little later (the browser passes it
+    // on): once the second tab sees the first one's event, its own must
+    // not overwrite it.
+    await until('the event of the first tab seen by the second', () => page.evaluate(() => sluice.queued() === 1), 10000);
+    await page.evaluate(() => sluice.track('test.tab', { label: 'tab-b' }));
+    await tabA.close();
+    await fetch(base + 'proxy/up');
+    await until('the events of both tabs sent by the one left', () => page.evaluate(() => sluice.queued() === 0), 30000);
     console.log(JSON.stringify({ errors }));
   } finally {
     await browser.close();
