@@ -2,7 +2,7 @@
  * Plain JavaScript, no dependencies, no build step; see docs/sdk.md. */
 (function (root) {
   'use strict';
-  var o, queue = [], timer = 0, due = 0, until = 0, sending = false, failures = 0, vitals = null, beaconed = '';
+  var o, queue = [], gone = {}, timer = 0, due = 0, until = 0, sending = false, failures = 0, vitals = null, beaconed = '';
 
   function now() { return new Date().toISOString(); }
 
@@ -25,14 +25,16 @@
   // reaches the others a little later: sync merges the stored queue with
   // this tab's and writes the union back, before every change and as the
   // tab goes away. An event that another tab delivered may so be sent once
-  // more by this one; sluice drops the copy. When storage fails (full,
-  // refused), the memory copy keeps the events.
+  // more by this one; sluice drops the copy. The ids this tab is done with
+  // (gone) never come back, so that two tabs do not hand one event back and
+  // forth. When storage fails (full, refused), the memory copy keeps the
+  // events.
   function sync() {
     var s, have = {};
     try { s = JSON.parse(localStorage.getItem(storageKey())) || []; } catch (e) { return; }
     s.forEach(function (e) { have[e.id] = 1; });
     queue.forEach(function (e) { if (!have[e.id]) s.push(e); });
-    queue = s;
+    queue = s.filter(function (e) { return !gone[e.id]; });
     save();
   }
 
@@ -77,11 +79,8 @@
   }
 
   function done(batch) {
-    var sent = {};
-    for (var i = 0; i < batch.length; i++) sent[batch[i].id] = 1;
+    for (var i = 0; i < batch.length; i++) gone[batch[i].id] = 1;
     sync();
-    queue = queue.filter(function (e) { return !sent[e.id]; });
-    save();
     sending = false;
     failures = 0;
     until = 0;
@@ -118,7 +117,8 @@
     if (opts && opts.stream) e.stream = opts.stream;
     sync();
     queue.push(e);
-    if (queue.length > o.maxQueue) queue.splice(0, queue.length - o.maxQueue); // the oldest go
+    // Beyond maxQueue, the oldest go.
+    queue.splice(0, Math.max(0, queue.length - o.maxQueue)).forEach(function (e) { gone[e.id] = 1; });
     save();
   }
 
