@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/consumer"
 	"github.com/sluicehq/sluice/schema"
+	"github.com/sluicehq/sluice/sdk/js"
 )
 
 // Server is the HTTP API of one sluice process.
@@ -122,6 +123,7 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/keys/{name}", "patch_key", RoleAdmin, s.patchKey)
 	s.handle("DELETE /v1/keys/{name}", "revoke_key", RoleAdmin, s.revokeKey)
 	s.segmentRoutes()
+	s.handle("GET /sdk.js", "sdk", "", js.Handler().ServeHTTP)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problemf(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
 	})
