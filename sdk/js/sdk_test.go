@@ -126,7 +126,7 @@ func TestSDK_Chromium(t *testing.T) {
 
 	page := template.Must(template.ParseFiles("testdata/page.html"))
 	mux := http.NewServeMux()
-	for _, path := range []string{"/{$}", "/unload", "/reload", "/tabs"} {
+	for _, path := range []string{"/{$}", "/unload", "/reload", "/tabs", "/bounded"} {
 		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
 			_ = page.Execute(w, map[string]string{"Sluice": s.URL, "Proxy": ps.URL, "Key": siteKey})
 		})
@@ -156,7 +156,12 @@ func TestSDK_Chromium(t *testing.T) {
 	for i := 1; i <= 12; i++ {
 		want = append(want, fmt.Sprintf("retry-%d", i))
 	}
-	want = append(want, "retry-13", "unload", "reload-1", "reload-2", "reload-3", "tab-a", "tab-b")
+	want = append(want, "retry-13", "unload", "reload-1", "reload-2", "reload-3", "tab-a", "tab-b", "bounded-4", "bounded-5", "bounded-6", "bounded-7", "bounded-8")
+	for _, dropped := range []string{"bounded-1", "bounded-2", "bounded-3"} {
+		if n := len(labels[dropped]); n != 0 {
+			t.Errorf("%s stored %d times: beyond maxQueue the oldest must go", dropped, n)
+		}
+	}
 	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	for _, label := range want {
 		es := labels[label]

@@ -83,6 +83,14 @@ const is503 = (r) => r.url().includes('/v1/events') && r.status() === 503;
     await tabA.close();
     await fetch(base + 'proxy/up');
     await until('the events of both tabs sent by the one left', () => page.evaluate(() => sluice.queued() === 0), 30000);
+    // Offline, the queue keeps its last maxQueue events: the oldest go.
+    await fetch(base + 'proxy/down');
+    await page.goto(base + 'bounded');
+    await page.evaluate(() => { for (let i = 1; i <= 8; i++) sluice.track('test.bounded', { label: 'bounded-' + i }); });
+    const bounded = await page.evaluate(() => sluice.queued());
+    if (bounded !== 5) throw new Error(`offline with maxQueue 5, ${bounded} events queued after 8 tracked, want 5`);
+    await fetch(base + 'proxy/up');
+    await until('the bounded queue sent', () => page.evaluate(() => sluice.queued() === 0), 30000);
     console.log(JSON.stringify({ errors }));
   } finally {
     await browser.close();
