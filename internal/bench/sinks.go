@@ -278,15 +278,7 @@ func Sinks(ctx context.Context, cfg SinksConfig, rc *Receivers) (SinksResult, er
 		return res, err
 	}
 	runCtx, cancel := context.WithTimeout(ctx, sc.Duration)
-	var ackedMu sync.Mutex
-	acked := map[sluice.Position]time.Time{}
-	run := steady(runCtx, in, sc, func(pos sluice.Position, at time.Time) {
-		ackedMu.Lock()
-		defer ackedMu.Unlock()
-		for p := pos - sluice.Position(sc.Batch) + 1; p <= pos; p++ {
-			acked[p] = at
-		}
-	})
+	run := steady(runCtx, in, sc)
 	cancel()
 	res.Events, res.IngestErrors, res.Late = run.ingested, run.errs, run.late
 	res.EventsPerSec, res.Ingest = float64(run.ingested)/run.elapsed.Seconds(), run.latency.latency()
@@ -303,7 +295,7 @@ func Sinks(ctx context.Context, cfg SinksConfig, rc *Receivers) (SinksResult, er
 			return res, fmt.Errorf("bench: sink %s: %d of %d events arrived: %w", r.name, r.a.count(before, through), through-before, err)
 		}
 		f := SinkFigures{Name: r.name}
-		f.Latency, f.AckLatency, f.Delivered, f.BeforeAck = r.a.latency(before, through, acked)
+		f.Latency, f.AckLatency, f.Delivered, f.BeforeAck = r.a.latency(before, through, run.acked)
 		res.Sinks = append(res.Sinks, f)
 	}
 	// The drains: the sinks paused, the log filled, each resumed alone.

@@ -123,8 +123,6 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var (
-		acked             = map[sluice.Position]time.Time{}
-		ackedMu           sync.Mutex
 		delivered, acks   []stamp
 		waited            []stamp // position written, wait returned
 		subErr, waitErr   error
@@ -141,13 +139,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 		waited, res.WaitTimeouts, waitErr = writeAndWait(runCtx, c, name, cfg.Waits)
 	}()
 	ing := newIngestCaller(cfg)
-	run := steady(runCtx, ing, cfg, func(pos sluice.Position, at time.Time) {
-		ackedMu.Lock()
-		defer ackedMu.Unlock()
-		for p := pos - sluice.Position(cfg.Batch) + 1; p <= pos; p++ {
-			acked[p] = at
-		}
-	})
+	run := steady(runCtx, ing, cfg)
 	<-waitDone
 	st, err := c.GetSubscription(ctx, name)
 	if err != nil {
@@ -163,7 +155,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (SubscribeResult, error
 	res.EventsPerSec = float64(run.ingested) / run.elapsed.Seconds()
 	var delivery, wait histogram
 	for _, d := range delivered {
-		at, ok := acked[d.pos]
+		at, ok := run.acked[d.pos]
 		if !ok {
 			continue // the writer's own events
 		}
@@ -258,6 +250,8 @@ type steadyRun struct {
 	ingested, errs, late int
 	latency              histogram
 	elapsed              time.Duration
+	// acked is when each position written was acknowledged.
+	acked map[sluice.Position]time.Time
 }
 
 // newIngestCaller returns the caller of the ingest connections.
@@ -269,14 +263,13 @@ func newIngestCaller(cfg SubscribeConfig) *caller {
 // cfg.Batch, over cfg.Connections, until ctx ends: open loop, each request
 // due at its time and its latency counted from then. A request sent before
 // ctx ends is waited for (cancelling it would drop the slowest latencies
-// from the figures); the client's timeout bounds it. It calls acked with
-// the highest position of each request answered, and when.
-func steady(ctx context.Context, in *caller, cfg SubscribeConfig, acked func(last sluice.Position, at time.Time)) steadyRun {
+// from the figures); the client's timeout bounds it.
+func steady(ctx context.Context, in *caller, cfg SubscribeConfig) steadyRun {
 	sendCtx := context.WithoutCancel(ctx)
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
-		run    steadyRun
+		run    = steadyRun{acked: map[sluice.Position]time.Time{}}
 		next   int64
 		bodies = makeBodies(Config{Kind: KindPageView, Batch: cfg.Batch, EventBytes: cfg.EventBytes}, 1<<20)
 	)
@@ -295,14 +288,14 @@ func steady(ctx context.Context, in *caller, cfg SubscribeConfig, acked func(las
 				}
 				wasLate := time.Since(due) > time.Millisecond
 				pos, at, err := in.ingest(sendCtx, bodies[i%int64(len(bodies))])
-				if err == nil {
-					acked(pos, at)
-				}
 				mu.Lock()
 				if wasLate {
 					run.late++
 				}
 				if err == nil {
+					for p := pos - sluice.Position(cfg.Batch) + 1; p <= pos; p++ {
+						run.acked[p] = at
+					}
 					run.ingested += cfg.Batch
 					run.latency.record(at.Sub(due))
 				} else {
