@@ -212,7 +212,7 @@ func (s *Server) full(w http.ResponseWriter) bool {
 }
 
 func (s *Server) overloaded(w http.ResponseWriter) {
-	writeProblem(w, s.unavailable("overloaded", "too many ingest requests in flight; retry later"))
+	writeProblem(w, s.refuse(refusedInFlight, "overloaded", "too many ingest requests in flight; retry later"))
 }
 
 // unavailable is a 503 with Retry-After.
@@ -239,7 +239,9 @@ func (s *Server) storeProblem(err error) *Problem {
 		p.Errors = []EventProblem{{Index: ee.Index, ID: ee.ID, Path: fieldPath(ee.Field), Message: ee.Reason}}
 		return p
 	case errors.Is(err, sluice.ErrQueueFull):
-		return s.unavailable("overloaded", "the write queue is full; retry later")
+		return s.refuse(refusedQueueFull, "overloaded", "the write queue is full; retry later")
+	case errors.Is(err, sluice.ErrQueueDelay):
+		return s.refuse(refusedQueueDelay, "overloaded", "the write queue's oldest request has waited longer than the target; retry later")
 	case errors.Is(err, sluice.ErrClosed):
 		return s.unavailable("draining", "the server is shutting down")
 	case errors.Is(err, sluice.ErrStorageFull):
