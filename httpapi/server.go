@@ -33,6 +33,8 @@ type Server struct {
 	// inFlight holds a token for each ingest request being handled
 	// (Limits.MaxInFlight).
 	inFlight chan struct{}
+	// bodies is the budget of ingest bodies being read (bodies.go).
+	bodies *bodyBudget
 	// sinceTrim counts the events quarantined since the quarantine was
 	// last trimmed.
 	sinceTrim atomic.Int64
@@ -57,7 +59,7 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg, store), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight)}
+	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg, store), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight), bodies: newBodyBudget(cfg.Limits.BodyBudgetBytes, cfg.Limits.BodyWait)}
 	s.subs = consumer.NewHub(store, cfg.SubscriptionReaderTTL)
 	s.sinks = noSinks{}
 	for _, opt := range opts {
@@ -70,6 +72,7 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.metrics = newMetrics(store, writer, s.subs, s.sinks)
+	s.metrics.registry.MustRegister(s.bodies.gauge())
 	s.routes()
 	return s, nil
 }
