@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +38,11 @@ const (
 // client sending durable events all the while is answered 200 with a p99
 // under normalP99Limit.
 func TestBadClients(t *testing.T) {
-	s := startServer(t, nil, "--data", t.TempDir())
+	var env []string
+	if v := os.Getenv("SLUICE_RELIABILITY_BODY_BUDGET"); v != "" { // to compare settings
+		env = append(env, "SLUICE_HTTP_LIMITS_BODY_BUDGET_BYTES="+v)
+	}
+	s := startServer(t, env, "--data", t.TempDir())
 	o := newOracle()
 	normal := &loader{base: s.base, typ: "normal", conns: 2, maxBatch: 1, padBytes: 64, oracle: o, start: time.Now()}
 	ctx, cancel := context.WithCancel(context.Background())
