@@ -149,6 +149,28 @@ func TestOverload(t *testing.T) {
 	r.add(t, "late", over.Late)
 	r.add(t, "peak_rss", mib(proc.PeakRSSBytes))
 	r.add(t, "recovered_in_s", recovered)
+	for reason, n := range refusals(t, s.base) {
+		r.add(t, "refused_"+reason, n)
+	}
+}
+
+// refusals reads sluice_ingest_refused_total by reason from the server's
+// metrics.
+func refusals(t *testing.T, base string) map[string]int {
+	t.Helper()
+	a := do(context.Background(), newClient(1, 10*time.Second), "GET", base+"/metrics", adminKey, nil)
+	if a.err != nil || a.status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", a.status, a.err)
+	}
+	n := map[string]int{}
+	for line := range strings.SplitSeq(string(a.body), "\n") {
+		if rest, ok := strings.CutPrefix(line, `sluice_ingest_refused_total{reason="`); ok {
+			reason, value, _ := strings.Cut(rest, `"} `)
+			f, _ := strconv.ParseFloat(value, 64)
+			n[reason] = int(f)
+		}
+	}
+	return n
 }
 
 // latencyBuckets are the bounds of the server's request latency histogram
