@@ -20,6 +20,9 @@ var (
 	ErrInvalidEvent = errors.New("invalid event")
 	// ErrQueueFull: the writer's queue holds as much as it may; try later.
 	ErrQueueFull = errors.New("writer queue full")
+	// ErrQueueDelay: the oldest request in the writer's queue has waited
+	// longer than the writer's MaxQueueDelay; try later.
+	ErrQueueDelay = errors.New("writer queue delay over target")
 	// ErrClosed: the store or writer is closed.
 	ErrClosed = errors.New("closed")
 	// ErrCheckpointConflict: a checkpoint was not at the position the caller

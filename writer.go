@@ -15,6 +15,11 @@ type WriterOptions struct {
 	MaxQueueEvents int
 	// MaxQueueBytes bounds their total Size. Default 64 MiB.
 	MaxQueueBytes int
+	// MaxQueueDelay bounds how long a request waits in the queue before
+	// its commit starts: while the oldest queued request has waited longer,
+	// Submit refuses with ErrQueueDelay (docs/decisions.md, D94). Default
+	// DefaultMaxQueueDelay.
+	MaxQueueDelay time.Duration
 	// MaxCommitEvents bounds the events of one commit (a larger single
 	// request is committed alone). Default 10000.
 	MaxCommitEvents int
@@ -31,6 +36,9 @@ func (o WriterOptions) withDefaults() WriterOptions {
 	if o.MaxQueueBytes <= 0 {
 		o.MaxQueueBytes = 64 << 20
 	}
+	if o.MaxQueueDelay <= 0 {
+		o.MaxQueueDelay = DefaultMaxQueueDelay
+	}
 	if o.MaxCommitEvents <= 0 {
 		o.MaxCommitEvents = 10_000
 	}
@@ -43,11 +51,16 @@ func (o WriterOptions) withDefaults() WriterOptions {
 	return o
 }
 
+// DefaultMaxQueueDelay is the default WriterOptions.MaxQueueDelay.
+const DefaultMaxQueueDelay = 100 * time.Millisecond
+
 // Writer is the one writer of a process: it takes append requests from a
 // bounded queue and commits them in groups. Whatever is queued while a
 // commit is in flight goes into the next commit; there is no waiting window.
 // When the queue is full, Submit fails at once with ErrQueueFull, so memory
-// stays bounded whatever the load.
+// stays bounded whatever the load; when the oldest queued request has
+// waited longer than MaxQueueDelay, Submit fails with ErrQueueDelay, so the
+// requests it takes are committed soon whatever the machine.
 type Writer struct {
 	log  Log
 	opts WriterOptions
@@ -79,12 +92,13 @@ func (w *Writer) Observe(fn func(CommitStats)) { w.observe.Store(&fn) }
 
 // Ticket follows one submitted request to its commit.
 type Ticket struct {
-	req    AppendRequest
-	events int
-	bytes  int
-	done   chan struct{}
-	result AppendResult
-	err    error
+	req     AppendRequest
+	arrived time.Time // when Submit queued it
+	events  int
+	bytes   int
+	done    chan struct{}
+	result  AppendResult
+	err     error
 }
 
 // NewWriter starts a writer that commits to log. Close it to commit what is
@@ -102,8 +116,9 @@ func NewWriter(log Log, opts WriterOptions) *Writer {
 }
 
 // Submit checks req (filling in ids and streams, see Limits.Prepare) and
-// queues it. It never blocks: a full queue is ErrQueueFull, a closed writer
-// ErrClosed, an invalid event an *EventError.
+// queues it. It never blocks: a full queue is ErrQueueFull, a queue whose
+// oldest request has waited longer than MaxQueueDelay ErrQueueDelay, a
+// closed writer ErrClosed, an invalid event an *EventError.
 func (w *Writer) Submit(req AppendRequest) (*Ticket, error) {
 	reqs := []AppendRequest{req}
 	if err := w.opts.Limits.Prepare(reqs); err != nil {
@@ -115,6 +130,7 @@ func (w *Writer) Submit(req AppendRequest) (*Ticket, error) {
 	}
 
 	w.mu.Lock()
+	t.arrived = time.Now()
 	switch {
 	case w.closed:
 		w.mu.Unlock()
@@ -124,6 +140,13 @@ func (w *Writer) Submit(req AppendRequest) (*Ticket, error) {
 		// the per-request limits can always be served.
 		w.mu.Unlock()
 		return nil, ErrQueueFull
+	case len(w.queue) > 0 && t.arrived.Sub(w.queue[0].arrived) > w.opts.MaxQueueDelay:
+		// The sojourn of the queue's head (CoDel's signal): each commit
+		// takes the whole queue, so a head this old means the commit in
+		// flight has outlasted the target, and a request queued now
+		// would wait longer still.
+		w.mu.Unlock()
+		return nil, ErrQueueDelay
 	}
 	w.queue = append(w.queue, t)
 	w.events += t.events

@@ -121,6 +121,47 @@ func TestWriter_QueueFull(t *testing.T) {
 	}
 }
 
+func TestWriter_QueueDelay(t *testing.T) {
+	g := newGated(t)
+	const target = 20 * time.Millisecond
+	w := sluice.NewWriter(g, sluice.WriterOptions{MaxQueueDelay: target})
+	defer w.Close(context.Background())
+	if _, err := w.Submit(one("a")); err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered // a's commit holds the writer: what comes next queues
+	queued := time.Now()
+	head, err := w.Submit(one("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Requests are taken until the head has waited the target, then
+	// refused at once.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := w.Submit(one("c"))
+		if errors.Is(err, sluice.ErrQueueDelay) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("got %v, want nil or ErrQueueDelay", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the queue's head waited 10s and Submit still takes requests")
+		}
+	}
+	if waited := time.Since(queued); waited < target {
+		t.Fatalf("refused after the head waited %s, under the target %s", waited, target)
+	}
+	close(g.gate) // the commits go through; the queue drains
+	if _, err := head.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(context.Background(), one("d")); err != nil {
+		t.Fatalf("once the queue drained: %v", err)
+	}
+}
+
 func TestWriter_OversizedRequestFitsAnEmptyQueue(t *testing.T) {
 	g := newGated(t)
 	close(g.gate)

@@ -59,6 +59,15 @@ type Limits struct {
 	// place), so that under overload the accepted requests do not queue
 	// behind the excess (docs/decisions.md, D19, D20). Default 64.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// BodyBudgetBytes bounds the bytes of the ingest bodies being read at
+	// once: a body reserves its Content-Length (a chunked one, 64 KiB at a
+	// time as it is read) until it is decoded; bodies over 64 KiB may fill
+	// three quarters of it. Beyond it a body waits up to BodyWait, then is
+	// answered 503 busy (docs/decisions.md, D95). Default 64 MiB.
+	BodyBudgetBytes int64 `yaml:"body_budget_bytes"`
+	// BodyWait bounds how long a body waits for room in the budget.
+	// Default 1s.
+	BodyWait time.Duration `yaml:"body_wait"`
 	// RatePerKey is the sustained requests per second a key may send
 	// (token bucket) unless the key sets its own rate; 0 means no limit.
 	// Default 0.
@@ -129,6 +138,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if l.MaxInFlight <= 0 {
 		l.MaxInFlight = 64
+	}
+	if l.BodyBudgetBytes <= 0 {
+		l.BodyBudgetBytes = 64 << 20
+	}
+	if l.BodyWait <= 0 {
+		l.BodyWait = time.Second
 	}
 	for i := range c.Keys {
 		l.keyDefaults(&c.Keys[i])
@@ -232,6 +247,8 @@ func (c Config) Validate() error {
 		{"limits.max_event_bytes", l.MaxEventBytes < 0},
 		{"limits.max_events", l.MaxEvents < 0},
 		{"limits.max_in_flight", l.MaxInFlight < 0},
+		{"limits.body_budget_bytes", l.BodyBudgetBytes < 0},
+		{"limits.body_wait", l.BodyWait < 0},
 		{"limits.rate_per_key", l.RatePerKey < 0},
 		{"limits.rate_burst", l.RateBurst < 0},
 		{"limits.max_page_size", l.MaxPageSize < 0},

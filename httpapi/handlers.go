@@ -135,7 +135,8 @@ func (s *Server) decodeWith(decode func(*http.Request, Limits) ([]Item, *Problem
 }
 
 // start is how every ingest route begins: refuse at once when every place
-// is taken (full), decode the body within the limits, take a place
+// is taken (full), decode the body within the limits and the budget of
+// bodies being read (reserveBody), take a place
 // (admit), then stamp the events with what the server adds. On false the
 // answer is written; otherwise the caller gives the place back with
 // release.
@@ -143,7 +144,15 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, decode decoder) (
 	if s.full(w) {
 		return r, nil, nil, false
 	}
-	r, items, p := decode(w, r)
+	decoded, p := s.reserveBody(r)
+	if p != nil {
+		writeProblem(w, p)
+		return r, nil, nil, false
+	}
+	r, items, p = decode(w, r)
+	if busy := decoded(); busy != nil {
+		p = busy
+	}
 	if p != nil {
 		writeProblem(w, p)
 		return r, nil, nil, false

@@ -27,6 +27,9 @@ type metrics struct {
 	// the quarantine by type. Types without a schema share one label.
 	validated   *prometheus.CounterVec
 	quarantined *prometheus.CounterVec
+	// refused counts ingest requests refused for overload, by reason
+	// (see admission.go).
+	refused *prometheus.CounterVec
 	// segmentMetrics counts the metrics series that analytics.js posts to
 	// /v1/m (counted, not stored).
 	segmentMetrics prometheus.Counter
@@ -48,6 +51,8 @@ func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub, s
 			Help: "Events checked against their type's schema, by type and outcome: valid, invalid, no_schema (types without a schema are labelled _unregistered)."}, []string{"type", "outcome"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_quarantined_events_total",
 			Help: "Events kept in the quarantine, by type (types without a schema are labelled _unregistered)."}, []string{"type"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_ingest_refused_total",
+			Help: "Ingest requests refused with 503 for overload, by reason: in_flight, queue_full, queue_delay, body_budget."}, []string{"reason"}),
 		segmentMetrics: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_segment_client_metrics_total",
 			Help: "Metrics series that analytics.js posted to POST /v1/m: counted, not stored."}),
 	}
@@ -61,9 +66,12 @@ func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub, s
 		h, _ := store.Head(ctx)
 		return float64(h)
 	})
-	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, m.segmentMetrics, queue, head, subscriptionCollector{subs}, sinkCollector{sinks})
+	m.registry.MustRegister(m.requests, m.latency, m.events, m.commits, m.commitS, m.failures, m.validated, m.quarantined, m.refused, m.segmentMetrics, queue, head, subscriptionCollector{subs}, sinkCollector{sinks})
 	for _, outcome := range []string{"accepted", "duplicate", "rejected"} {
 		m.events.WithLabelValues(outcome)
+	}
+	for _, reason := range refusalReasons {
+		m.refused.WithLabelValues(reason)
 	}
 	writer.Observe(m.observeCommit)
 	return m

@@ -33,6 +33,8 @@ type Server struct {
 	// inFlight holds a token for each ingest request being handled
 	// (Limits.MaxInFlight).
 	inFlight chan struct{}
+	// bodies is the budget of ingest bodies being read (bodies.go).
+	bodies *bodyBudget
 	// sinceTrim counts the events quarantined since the quarantine was
 	// last trimmed.
 	sinceTrim atomic.Int64
@@ -57,7 +59,7 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg, store), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight)}
+	s := &Server{store: store, writer: writer, schemas: registry, cfg: cfg, log: log, keys: newKeyring(cfg, store), mux: http.NewServeMux(), methods: map[string][]string{}, inFlight: make(chan struct{}, cfg.Limits.MaxInFlight), bodies: newBodyBudget(cfg.Limits.BodyBudgetBytes, cfg.Limits.BodyWait)}
 	s.subs = consumer.NewHub(store, cfg.SubscriptionReaderTTL)
 	s.sinks = noSinks{}
 	for _, opt := range opts {
@@ -70,6 +72,7 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.metrics = newMetrics(store, writer, s.subs, s.sinks)
+	s.metrics.registry.MustRegister(s.bodies.gauge())
 	s.routes()
 	return s, nil
 }
@@ -212,7 +215,7 @@ func (s *Server) full(w http.ResponseWriter) bool {
 }
 
 func (s *Server) overloaded(w http.ResponseWriter) {
-	writeProblem(w, s.unavailable("overloaded", "too many ingest requests in flight; retry later"))
+	writeProblem(w, s.refuse(refusedInFlight, "overloaded", "too many ingest requests in flight; retry later"))
 }
 
 // unavailable is a 503 with Retry-After.
@@ -239,7 +242,9 @@ func (s *Server) storeProblem(err error) *Problem {
 		p.Errors = []EventProblem{{Index: ee.Index, ID: ee.ID, Path: fieldPath(ee.Field), Message: ee.Reason}}
 		return p
 	case errors.Is(err, sluice.ErrQueueFull):
-		return s.unavailable("overloaded", "the write queue is full; retry later")
+		return s.refuse(refusedQueueFull, "overloaded", "the write queue is full; retry later")
+	case errors.Is(err, sluice.ErrQueueDelay):
+		return s.refuse(refusedQueueDelay, "overloaded", "the write queue's oldest request has waited longer than the target; retry later")
 	case errors.Is(err, sluice.ErrClosed):
 		return s.unavailable("draining", "the server is shutting down")
 	case errors.Is(err, sluice.ErrStorageFull):

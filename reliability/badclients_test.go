@@ -1,13 +1,17 @@
 package reliability
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +38,11 @@ const (
 // client sending durable events all the while is answered 200 with a p99
 // under normalP99Limit.
 func TestBadClients(t *testing.T) {
-	s := startServer(t, nil, "--data", t.TempDir())
+	var env []string
+	if v := os.Getenv("SLUICE_RELIABILITY_BODY_BUDGET"); v != "" { // to compare settings
+		env = append(env, "SLUICE_HTTP_LIMITS_BODY_BUDGET_BYTES="+v)
+	}
+	s := startServer(t, env, "--data", t.TempDir())
 	o := newOracle()
 	normal := &loader{base: s.base, typ: "normal", conns: 2, maxBatch: 1, padBytes: 64, oracle: o, start: time.Now()}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -97,6 +105,7 @@ func TestBadClients(t *testing.T) {
 
 	attack("slowloris", func(t *testing.T, r *result) { slowloris(t, r, s) })
 	attack("half_bodies", func(t *testing.T, r *result) { halfBodies(t, r, s) })
+	attack("slow_bodies", func(t *testing.T, r *result) { slowBodies(t, r, s) })
 	attack("invalid_utf8", func(t *testing.T, r *result) {
 		for _, body := range []string{
 			`{"type":"utf8.bad","data":"a` + "\xff\xfe" + `b"}`,
@@ -257,5 +266,136 @@ func halfBodies(t *testing.T, r *result, s *server) {
 	r.add(t, "conns", conns)
 	if n := len(readLog(t, s.base, typeFilter("half.body"))); n > 0 {
 		t.Errorf("%d events of bodies cut half way were stored", n)
+	}
+}
+
+// slowBodies sends, from 200 connections at once, a valid batch of almost
+// 10 MiB each (the largest body allowed), 64 KiB every 50 ms (about
+// 1.3 MB/s: 8 s a body). The budget of bodies being read (64 MiB) takes a
+// few; the others wait limits.body_wait (1 s) and are answered 503 busy
+// with Retry-After. Each client sends once; every one answered 200 has all
+// its events stored, in a stream of its own.
+func slowBodies(t *testing.T, r *result, s *server) {
+	const (
+		conns  = 200
+		events = 9000
+		step   = 64 << 10
+		pace   = 50 * time.Millisecond // between steps
+	)
+	addr := strings.TrimPrefix(s.base, "http://")
+	event := func(i int) string {
+		return fmt.Sprintf(`{"type":"slow.body","stream":"slow-%03d","data":"%s"}`, i, strings.Repeat("x", 1100))
+	}
+	length := 2 + events*len(event(0)) + events - 1
+	if length > 10<<20 {
+		t.Fatalf("a body of %d bytes is over the 10 MiB limit", length)
+	}
+	type outcome struct {
+		status int
+		code   string
+		retry  string
+		err    error
+	}
+	outcomes := make(chan outcome, conns)
+	var wg sync.WaitGroup
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answered := make(chan struct{})
+		wg.Go(func() { // the answer, which may come before the body is sent
+			defer close(answered)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				outcomes <- outcome{err: err}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var p struct{ Code string }
+			_ = json.Unmarshal(b, &p)
+			outcomes <- outcome{status: resp.StatusCode, code: p.Code, retry: resp.Header.Get("Retry-After")}
+		})
+		wg.Go(func() { // the request, slowly, until it is sent or answered
+			defer c.Close()
+			w := bufio.NewWriterSize(&pacedWriter{w: c, pace: pace, stop: answered}, step)
+			fmt.Fprintf(w, "POST /v1/events HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", writeKey, length)
+			e := event(i)
+			for n := range events {
+				if n > 0 {
+					w.WriteByte(',')
+				}
+				if _, err := w.WriteString(e); err != nil {
+					break // answered already, or the server stopped reading
+				}
+			}
+			w.WriteByte(']')
+			w.Flush()
+			<-answered
+		})
+	}
+	wg.Wait()
+	close(outcomes)
+	var served, busy, other int
+	for o := range outcomes {
+		switch {
+		case o.status == http.StatusOK:
+			served++
+		case o.status == http.StatusServiceUnavailable && o.code == "busy" && o.retry != "":
+			busy++
+		default:
+			other++
+			if other <= 5 {
+				t.Errorf("a slow body: %d %q Retry-After %q, %v; want 200, or 503 busy with Retry-After", o.status, o.code, o.retry, o.err)
+			}
+		}
+	}
+	r.add(t, "conns", conns)
+	r.add(t, "body", mib(int64(length)))
+	r.add(t, "served", served)
+	r.add(t, "busy", busy)
+	r.add(t, "other", other)
+	if served == 0 {
+		t.Errorf("none of the %d slow bodies was served", conns)
+	}
+	a := do(context.Background(), newClient(1, 10*time.Second), "GET", s.base+"/v1/streams?prefix=slow-&limit=1000", adminKey, nil)
+	var page struct {
+		Streams []struct {
+			Stream  string `json:"stream"`
+			Version int    `json:"version"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(a.body, &page); err != nil || a.status != http.StatusOK {
+		t.Fatalf("GET /v1/streams: %d %v: %.300s", a.status, err, a.body)
+	}
+	if len(page.Streams) != served {
+		t.Errorf("%d streams of slow bodies stored, want the %d served", len(page.Streams), served)
+	}
+	for _, st := range page.Streams {
+		if st.Version != events {
+			t.Errorf("stream %s has %d events, want %d", st.Stream, st.Version, events)
+		}
+	}
+}
+
+// pacedWriter writes to w and then waits pace, or fails once stop is
+// closed.
+type pacedWriter struct {
+	w    io.Writer
+	pace time.Duration
+	stop <-chan struct{}
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if err != nil {
+		return n, err
+	}
+	select {
+	case <-p.stop:
+		return n, errors.New("answered")
+	case <-time.After(p.pace): // paces the sender
+		return n, nil
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -84,16 +83,24 @@ ratio of each scenario to its baseline:
 
   HTTP ceiling      a bare net/http handler (this binary again) that reads
                     the body and answers 202, single events and batches
-  disk ceiling      appending the bytes of 500 events to a file, fsync'd
-                    after each 500, for --duration
+  durable ceiling   the same handler handing each body to one goroutine
+                    that appends whatever has queued to a file with one
+                    write and one fdatasync, then answers 200: the least a
+                    durable ingest does, single events and batches
   database ceiling  a raw COPY of the same rows, 500 per transaction, into
                     a bare table with the log's indexes (needs --postgres)
 
   scenarios         embedded and PostgreSQL × single events durable, async,
-                    batches of 500 durable, and with the kind's schema
+                    batches of 500 durable, and with the kind's schema;
+                    durable rows are compared with the durable ceiling
+                    (PostgreSQL's batches with COPY), async ones with the
+                    bare handler, by events/s and by p99; every row gives
+                    the server's CPU seconds per million events
 
   --duration D       each scenario's and baseline's length (default 10s)
-  --connections N    (default 64)   --event-bytes N (default 400)
+  --connections N    connections of single events (default 64)
+  --batch-connections N  connections of batches (default 16)
+  --event-bytes N    (default 400)
   --postgres URL     the PostgreSQL of the PostgreSQL rows and of the COPY
                      baseline; without it they are left out
   --data-dir DIR     where the temporary directories go
@@ -357,44 +364,10 @@ func registerSchemas(ctx context.Context, ingestURL, adminKey, kind string) erro
 	return nil
 }
 
-// bareHandlerMode is the hidden mode "sluice bench bare-handler --listen
-// ADDR": the HTTP ceiling of the suite.
-const bareHandlerMode = "bare-handler"
-
-// bare serves a handler that reads the body and answers 202, with the
-// serve command's server settings, until ctx is done; it logs "listening"
-// as serve does.
-func (c *BenchCommand) bare(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "")
-	if err := c.parseFlags(fs, args, benchUsage); err != nil {
-		return err
-	}
-	log := newLogger(c.Stderr)
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	hs := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusAccepted)
-	}), log)
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "handler", "bare")
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		return fmt.Errorf("bench: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return hs.Shutdown(sctx)
-}
-
 // spawnOptions say what spawn starts.
 type spawnOptions struct {
 	bare    bool   // the bare handler instead of sluice serve
+	durable bool   // with bare: the durable ceiling (bench_ceiling.go)
 	store   string // a PostgreSQL URL; "": the embedded store
 	dataDir string // where the temporary directory goes; "": os.TempDir()
 	config  string // a configuration file's YAML; "": none
@@ -450,6 +423,9 @@ func spawn(ctx context.Context, opts spawnOptions) (*spawned, error) {
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}
 	if opts.bare {
 		args = []string{"bench", bareHandlerMode, "--listen", "127.0.0.1:0"}
+		if opts.durable {
+			args = append(args, "--durable", dir)
+		}
 	}
 	if opts.config != "" {
 		path := filepath.Join(dir, "sluice.yaml")
@@ -604,44 +580,60 @@ type suiteRow struct {
 	Baseline string `json:"baseline,omitempty"`
 	// Ratio is EventsPerSec over the baseline's.
 	Ratio float64 `json:"ratio,omitempty"`
+	// P99Ratio is the p99 of the 2xx answers over the baseline's.
+	P99Ratio float64 `json:"p99_ratio,omitempty"`
+	// CPUPerMillion is the server's CPU seconds per million events
+	// accepted.
+	CPUPerMillion float64 `json:"cpu_seconds_per_million_events,omitempty"`
+	// Refused counts the 503 answers (with Retry-After) of the load.
+	Refused int `json:"refused,omitempty"`
 	// Error says why the row was not measured.
 	Error string `json:"error,omitempty"`
 }
 
 // suiteScenario is a row of the suite measured over HTTP.
 type suiteScenario struct {
-	name     string
-	spawn    spawnOptions
-	batch    int
-	async    bool
-	schema   bool
-	baseline string
+	name        string
+	spawn       spawnOptions
+	batch       int
+	connections int
+	async       bool
+	schema      bool
+	baseline    string
 }
 
 // Names of the suite's baselines.
 const (
-	baseBareSingle = "HTTP ceiling: bare handler, single events"
-	baseBareBatch  = "HTTP ceiling: bare handler, batches of 500"
-	baseDisk       = "disk ceiling: write + fsync per 500 events"
-	baseCopy       = "database ceiling: raw COPY, 500 per transaction"
+	baseBareSingle    = "HTTP ceiling: bare handler, single events"
+	baseBareBatch     = "HTTP ceiling: bare handler, batches of 500"
+	baseDurableSingle = "durable ceiling: group write + fdatasync, single events"
+	baseDurableBatch  = "durable ceiling: group write + fdatasync, batches of 500"
+	baseCopy          = "database ceiling: raw COPY, 500 per transaction"
 )
 
 // baselineShort names the baselines in the table's baseline column.
 var baselineShort = map[string]string{
-	baseBareSingle: "bare handler",
-	baseBareBatch:  "bare handler, batches",
-	baseDisk:       "disk",
-	baseCopy:       "COPY",
+	baseBareSingle:    "bare handler",
+	baseBareBatch:     "bare handler, batches",
+	baseDurableSingle: "durable ceiling",
+	baseDurableBatch:  "durable ceiling, batches",
+	baseCopy:          "COPY",
 }
 
 // suiteBatch is the batch size of the suite's batch scenarios.
 const suiteBatch = 500
+
+// suiteBatchConnections is the default connections of the batch rows: 16,
+// as issue 16 measures them (64 batches of 500 in flight queue 32,000
+// events behind one another and measure the queue, not the path).
+const suiteBatchConnections = 16
 
 // suite runs the standard scenarios and baselines and prints the table.
 func (c *BenchCommand) suite(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	duration := fs.Duration("duration", bench.DefaultDuration, "")
 	connections := fs.Int("connections", bench.DefaultConnections, "")
+	batchConnections := fs.Int("batch-connections", suiteBatchConnections, "")
 	eventBytes := fs.Int("event-bytes", bench.DefaultEventBytes, "")
 	pgURL := fs.String("postgres", "", "")
 	dataDir := fs.String("data-dir", "", "")
@@ -652,28 +644,36 @@ func (c *BenchCommand) suite(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErrorf("bench suite: unexpected argument %q; see 'sluice help bench'", fs.Arg(0))
 	}
-	if *duration <= 0 || *connections <= 0 || *eventBytes <= 0 {
-		return usageErrorf("bench suite: --duration, --connections and --event-bytes must be positive")
+	if *duration <= 0 || *connections <= 0 || *batchConnections <= 0 || *eventBytes <= 0 {
+		return usageErrorf("bench suite: --duration, --connections, --batch-connections and --event-bytes must be positive")
 	}
 	loadBefore := loadAverage()
 	started := time.Now()
 	base := bench.Config{Connections: *connections, Duration: *duration, Kind: bench.KindPageView, EventBytes: *eventBytes}
 
+	// The baselines over HTTP, then the scenarios: durable ones against
+	// the durable ceiling (PostgreSQL's batches against its COPY), async
+	// ones against the bare handler.
+	one, many := *connections, *batchConnections
+	ceiling := spawnOptions{bare: true, durable: true, dataDir: *dataDir}
 	scenarios := []suiteScenario{
-		{name: baseBareSingle, spawn: spawnOptions{bare: true}, batch: 1},
-		{name: baseBareBatch, spawn: spawnOptions{bare: true}, batch: suiteBatch},
+		{name: baseBareSingle, spawn: spawnOptions{bare: true}, batch: 1, connections: one},
+		{name: baseBareBatch, spawn: spawnOptions{bare: true}, batch: suiteBatch, connections: many},
+		{name: baseDurableSingle, spawn: ceiling, batch: 1, connections: one},
+		{name: baseDurableBatch, spawn: ceiling, batch: suiteBatch, connections: many},
 	}
-	stores := []struct{ name, url, batchBaseline string }{{"embedded", "", baseDisk}}
+	baselines := len(scenarios)
+	stores := []struct{ name, url, batchBaseline string }{{"embedded", "", baseDurableBatch}}
 	if *pgURL != "" {
 		stores = append(stores, struct{ name, url, batchBaseline string }{"PostgreSQL", *pgURL, baseCopy})
 	}
 	for _, st := range stores {
 		opts := spawnOptions{store: st.url, dataDir: *dataDir}
 		scenarios = append(scenarios,
-			suiteScenario{name: st.name + ", single events, durable", spawn: opts, batch: 1, baseline: baseBareSingle},
-			suiteScenario{name: st.name + ", single events, async", spawn: opts, batch: 1, async: true, baseline: baseBareSingle},
-			suiteScenario{name: st.name + ", batches of 500, durable", spawn: opts, batch: suiteBatch, baseline: st.batchBaseline},
-			suiteScenario{name: st.name + ", batches of 500, durable, schema", spawn: opts, batch: suiteBatch, schema: true, baseline: st.batchBaseline},
+			suiteScenario{name: st.name + ", single events, durable", spawn: opts, batch: 1, connections: one, baseline: baseDurableSingle},
+			suiteScenario{name: st.name + ", single events, async", spawn: opts, batch: 1, connections: one, async: true, baseline: baseBareSingle},
+			suiteScenario{name: st.name + ", batches of 500, durable", spawn: opts, batch: suiteBatch, connections: many, baseline: st.batchBaseline},
+			suiteScenario{name: st.name + ", batches of 500, durable, schema", spawn: opts, batch: suiteBatch, connections: many, schema: true, baseline: st.batchBaseline},
 		)
 	}
 
@@ -690,14 +690,13 @@ func (c *BenchCommand) suite(ctx context.Context, args []string) error {
 		}
 		rows = append(rows, row)
 	}
-	for _, sc := range scenarios[:2] {
+	for _, sc := range scenarios[:baselines] {
 		measure(sc.name, func() (suiteRow, error) { return c.suiteRun(ctx, base, sc) })
 	}
-	measure(baseDisk, func() (suiteRow, error) { return diskBaseline(ctx, *dataDir, *duration, *eventBytes) })
 	if *pgURL != "" {
 		measure(baseCopy, func() (suiteRow, error) { return copyBaseline(ctx, *pgURL, *duration, *eventBytes) })
 	}
-	for _, sc := range scenarios[2:] {
+	for _, sc := range scenarios[baselines:] {
 		if ctx.Err() != nil {
 			break
 		}
@@ -714,12 +713,15 @@ func (c *BenchCommand) suite(ctx context.Context, args []string) error {
 		}
 		if b, ok := byName[r.Baseline]; ok && b.EventsPerSec > 0 {
 			rows[i].Ratio = r.EventsPerSec / b.EventsPerSec
+			if r.Result != nil && b.Result != nil && b.Result.AcceptedLatency.P99 > 0 {
+				rows[i].P99Ratio = float64(r.Result.AcceptedLatency.P99) / float64(b.Result.AcceptedLatency.P99)
+			}
 		}
 	}
 
 	meta := suiteMeta{
 		Started: started.UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), LoadBefore: loadBefore, LoadAfter: loadAverage(),
-		Duration: duration.String(), Connections: *connections, EventBytes: *eventBytes, PostgreSQL: *pgURL != "",
+		Duration: duration.String(), Connections: one, BatchConnections: many, EventBytes: *eventBytes, PostgreSQL: *pgURL != "",
 	}
 	if *jsonf {
 		enc := json.NewEncoder(c.Stdout)
@@ -750,8 +752,10 @@ type suiteMeta struct {
 	LoadAfter   string `json:"load_after"`
 	Duration    string `json:"duration"`
 	Connections int    `json:"connections"`
-	EventBytes  int    `json:"event_bytes"`
-	PostgreSQL  bool   `json:"postgresql"`
+	// BatchConnections are the connections of the batch rows.
+	BatchConnections int  `json:"batch_connections"`
+	EventBytes       int  `json:"event_bytes"`
+	PostgreSQL       bool `json:"postgresql"`
 }
 
 // suiteRun spawns sc's server, loads it and stops it.
@@ -762,7 +766,7 @@ func (c *BenchCommand) suiteRun(ctx context.Context, base bench.Config, sc suite
 	}
 	defer srv.close()
 	cfg := base
-	cfg.URL, cfg.Key, cfg.Batch, cfg.Async = srv.base+"/v1/events", srv.writeKey, sc.batch, sc.async
+	cfg.URL, cfg.Key, cfg.Batch, cfg.Async, cfg.Connections = srv.base+"/v1/events", srv.writeKey, sc.batch, sc.async, sc.connections
 	if sc.schema {
 		if err := registerSchemas(ctx, cfg.URL, srv.adminKey, cfg.Kind); err != nil {
 			return suiteRow{Baseline: sc.baseline}, err
@@ -774,48 +778,20 @@ func (c *BenchCommand) suiteRun(ctx context.Context, base bench.Config, sc suite
 		return err
 	})
 	row := suiteRow{Result: &res, EventsPerSec: res.EventsPerSec, Baseline: sc.baseline}
-	if err == nil && res.Errors() > 0 {
-		err = fmt.Errorf("%d of %d requests failed: %s", res.Errors(), res.Requests, formatStatus(res.Status))
+	if accepted := res.EventsPerSec * res.Elapsed.Seconds(); res.Server != nil && accepted > 0 {
+		row.CPUPerMillion = res.Server.CPUSeconds / accepted * 1e6
+	}
+	// 503 with Retry-After is the server refusing load it cannot commit
+	// in time (admission by delay, D94): counted in the row, not a failure.
+	refused := res.Status[http.StatusServiceUnavailable]
+	if res.MissingRetryAfter > 0 {
+		refused = 0
+	}
+	row.Refused = refused
+	if err == nil && res.Errors() > refused {
+		err = fmt.Errorf("%d of %d requests failed: %s", res.Errors()-refused, res.Requests, formatStatus(res.Status))
 	}
 	return row, err
-}
-
-// suiteBody is the bytes of 500 events as the batch scenarios send them.
-func suiteBody(eventBytes int) []byte {
-	body := []byte{'['}
-	for i, e := range bench.Envelopes(bench.KindPageView, suiteBatch, eventBytes, 0) {
-		if i > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, e...)
-	}
-	return append(body, ']')
-}
-
-// diskBaseline appends the bytes of 500 events to a new file in dir and
-// fsyncs it, again and again for d: the disk's ceiling for batches.
-func diskBaseline(ctx context.Context, dir string, d time.Duration, eventBytes int) (suiteRow, error) {
-	row := suiteRow{}
-	body := suiteBody(eventBytes)
-	f, err := os.CreateTemp(dir, "sluice-bench-disk-")
-	if err != nil {
-		return row, err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	start := time.Now()
-	n := 0
-	for time.Since(start) < d && ctx.Err() == nil {
-		if _, err := f.Write(body); err != nil {
-			return row, err
-		}
-		if err := f.Sync(); err != nil {
-			return row, err
-		}
-		n++
-	}
-	row.EventsPerSec = float64(n*suiteBatch) / time.Since(start).Seconds()
-	return row, nil
 }
 
 // copyBaseline COPYs the rows of the suite's events into a bare table of a
@@ -863,22 +839,31 @@ func printSuite(w io.Writer, meta suiteMeta, rows []suiteRow, byName map[string]
 	if meta.PostgreSQL {
 		pg = "PostgreSQL included"
 	}
-	fmt.Fprintf(w, "sluice bench suite, %s: %d CPUs, load average %s before and %s after; %d connections, %s per row, page views of ~%d bytes; %s.\n\n",
-		meta.Started, meta.CPUs, meta.LoadBefore, meta.LoadAfter, meta.Connections, meta.Duration, meta.EventBytes, pg)
-	fmt.Fprintln(w, "| scenario | req/s | events/s | p50 | p99 | server CPU s | server peak RSS | baseline | ratio |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+	fmt.Fprintf(w, "sluice bench suite, %s: %d CPUs, load average %s before and %s after; single events over %d connections, batches over %d, %s per row, page views of ~%d bytes; %s.\n\n",
+		meta.Started, meta.CPUs, meta.LoadBefore, meta.LoadAfter, meta.Connections, meta.BatchConnections, meta.Duration, meta.EventBytes, pg)
+	fmt.Fprintln(w, "| scenario | req/s | events/s | p50 | p99 | server CPU s | CPU s per M events | server peak RSS | baseline | ratio | p99 ratio |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, r := range rows {
-		cells := []string{r.Name, "", bench.Thousands(r.EventsPerSec), "", "", "", "", baselineShort[r.Baseline], ""}
+		cells := []string{r.Name, "", bench.Thousands(r.EventsPerSec), "", "", "", "", "", baselineShort[r.Baseline], "", ""}
 		if r.Result != nil {
 			cells[1] = bench.Thousands(r.Result.RequestsPerSec)
 			cells[3], cells[4] = ms(r.Result.AcceptedLatency.P50), ms(r.Result.AcceptedLatency.P99)
 			if s := r.Result.Server; s != nil {
 				cells[5] = fmt.Sprintf("%.1f", s.CPUSeconds)
-				cells[6] = fmt.Sprintf("%.0f MiB", float64(s.PeakRSSBytes)/(1<<20))
+				cells[7] = fmt.Sprintf("%.0f MiB", float64(s.PeakRSSBytes)/(1<<20))
 			}
 		}
+		if r.CPUPerMillion > 0 {
+			cells[6] = fmt.Sprintf("%.1f", r.CPUPerMillion)
+		}
 		if r.Ratio > 0 {
-			cells[8] = fmt.Sprintf("%.2f", r.Ratio)
+			cells[9] = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		if r.P99Ratio > 0 {
+			cells[10] = fmt.Sprintf("%.2f", r.P99Ratio)
+		}
+		if r.Refused > 0 {
+			cells[2] += fmt.Sprintf(" (%s refused 503)", bench.Thousands(float64(r.Refused)))
 		}
 		if r.Error != "" {
 			cells[2] = "failed: " + strings.ReplaceAll(strings.SplitN(r.Error, "\n", 2)[0], "|", "/")

@@ -91,7 +91,7 @@ func TestBench_Suite(t *testing.T) {
 		args = append(args, "--postgres", url)
 	}
 	out := string(runBinary(t, nil, args...))
-	for _, want := range []string{"| scenario |", baseBareSingle, baseDisk, "embedded, batches of 500, durable, schema", "with the schema over without"} {
+	for _, want := range []string{"| scenario |", baseBareSingle, baseDurableSingle, baseDurableBatch, "embedded, batches of 500, durable, schema", "with the schema over without"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table does not have %q:\n%s", want, out)
 		}

@@ -71,6 +71,10 @@ type WriterConfig struct {
 	// MaxQueueBytes bounds the bytes of those events. Default 67108864
 	// (64 MiB).
 	MaxQueueBytes int `yaml:"max_queue_bytes"`
+	// MaxQueueDelay bounds how long a request waits in the queue: while
+	// the oldest queued request has waited longer, ingest answers 503
+	// overloaded (docs/decisions.md, D94). Default 100ms.
+	MaxQueueDelay time.Duration `yaml:"max_queue_delay"`
 	// MaxCommitEvents bounds the events of one commit (a larger single
 	// request is committed alone). Default 10000.
 	MaxCommitEvents int `yaml:"max_commit_events"`
@@ -362,6 +366,7 @@ func (w WriterConfig) problems() []error {
 	}{
 		{"writer.max_queue_events", w.MaxQueueEvents < 0},
 		{"writer.max_queue_bytes", w.MaxQueueBytes < 0},
+		{"writer.max_queue_delay", w.MaxQueueDelay < 0},
 		{"writer.max_commit_events", w.MaxCommitEvents < 0},
 		{"writer.commit_timeout", w.CommitTimeout < 0},
 	} {
@@ -411,6 +416,7 @@ func (c Config) writerOptions() sluice.WriterOptions {
 	return sluice.WriterOptions{
 		MaxQueueEvents:  c.Writer.MaxQueueEvents,
 		MaxQueueBytes:   c.Writer.MaxQueueBytes,
+		MaxQueueDelay:   c.Writer.MaxQueueDelay,
 		MaxCommitEvents: c.Writer.MaxCommitEvents,
 		CommitTimeout:   c.Writer.CommitTimeout,
 		Limits:          c.limits(),
