@@ -1,0 +1,230 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/sluicehq/sluice"
+)
+
+// segments are the files that hold the log's events, in <dir>/segments/,
+// each named by the first position it holds (%020d.seg) and holding frames
+// (frames.go). Only the last one is written to, at its end; a new one is
+// started when the last passes maxSize. Readers read any of them with
+// pread (ReadAt), which needs no lock on the file.
+type segments struct {
+	dir     string
+	maxSize int64
+
+	mu    sync.RWMutex
+	files map[sluice.Position]*os.File // every segment, by first position
+
+	// The writer's part, used under Store.mu only. last is the segment
+	// written to (nil before the first), and end its size: where the next
+	// frame goes.
+	lastFirst sluice.Position
+	last      *os.File
+	end       int64
+}
+
+const segmentSuffix = ".seg"
+
+func segmentName(first sluice.Position) string {
+	return fmt.Sprintf("%020d%s", first, segmentSuffix)
+}
+
+// openSegments opens the segment files in dir (created when missing) and
+// returns them with their first positions in order.
+func openSegments(dir string, maxSize int64) (*segments, []sluice.Position, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return nil, nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	sg := &segments{dir: dir, maxSize: maxSize, files: map[sluice.Position]*os.File{}}
+	var firsts []sluice.Position
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), segmentSuffix)
+		if !ok {
+			continue
+		}
+		first, err := strconv.ParseUint(name, 10, 64)
+		if err != nil {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, e.Name()), os.O_RDWR, 0)
+		if err != nil {
+			return nil, nil, errors.Join(err, sg.close())
+		}
+		sg.files[sluice.Position(first)] = f
+		firsts = append(firsts, sluice.Position(first))
+	}
+	slices.Sort(firsts)
+	if len(firsts) > 0 {
+		if err := sg.resume(firsts[len(firsts)-1]); err != nil {
+			return nil, nil, errors.Join(err, sg.close())
+		}
+	}
+	return sg, firsts, nil
+}
+
+// resume makes the segment that starts at first the one written to, at its
+// current end.
+func (sg *segments) resume(first sluice.Position) error {
+	f := sg.files[first]
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	sg.lastFirst, sg.last, sg.end = first, f, fi.Size()
+	return nil
+}
+
+// write writes frames, whose first position is first, at the end of the
+// last segment, or of a new one named first when the last has reached
+// maxSize, and returns the segment and the offset they are at. It does not
+// sync them (sync does); on a failure the segment is cut back to where it
+// was. Starting a segment syncs the one before and the directory.
+func (sg *segments) write(frames []byte, first sluice.Position) (sluice.Position, int64, error) {
+	if sg.last == nil || sg.end >= sg.maxSize {
+		if err := sg.start(first); err != nil {
+			return 0, 0, err
+		}
+	}
+	at := sg.end
+	if _, err := sg.last.WriteAt(frames, at); err != nil {
+		return 0, 0, errors.Join(err, sg.cut(at))
+	}
+	sg.end += int64(len(frames))
+	return sg.lastFirst, at, nil
+}
+
+// start creates the segment that starts at first and makes it the last.
+func (sg *segments) start(first sluice.Position) error {
+	if sg.last != nil {
+		if err := fdatasync(sg.last); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(sg.dir, segmentName(first))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(sg.dir); err != nil {
+		return errors.Join(err, f.Close(), os.Remove(path))
+	}
+	sg.mu.Lock()
+	sg.files[first] = f
+	sg.mu.Unlock()
+	sg.lastFirst, sg.last, sg.end = first, f, 0
+	return nil
+}
+
+// sync makes what was written to the last segment durable.
+func (sg *segments) sync() error {
+	if sg.last == nil {
+		return nil
+	}
+	return fdatasync(sg.last)
+}
+
+// cut truncates the last segment to size and syncs it: what a failed
+// commit wrote after size is gone.
+func (sg *segments) cut(size int64) error {
+	if err := sg.last.Truncate(size); err != nil {
+		return err
+	}
+	sg.end = size
+	return fdatasync(sg.last)
+}
+
+// remove deletes the segment that starts at first (recovery does, for
+// segments after a torn frame). It is never the last.
+func (sg *segments) remove(first sluice.Position) error {
+	sg.mu.Lock()
+	f := sg.files[first]
+	delete(sg.files, first)
+	sg.mu.Unlock()
+	return errors.Join(f.Close(), os.Remove(filepath.Join(sg.dir, segmentName(first))))
+}
+
+// read reads length bytes at offset off of the segment that starts at
+// first.
+func (sg *segments) read(first sluice.Position, off, length int64) ([]byte, error) {
+	sg.mu.RLock()
+	f := sg.files[first]
+	sg.mu.RUnlock()
+	if f == nil {
+		return nil, fmt.Errorf("segment file %s is missing", segmentName(first))
+	}
+	b := make([]byte, length)
+	if _, err := f.ReadAt(b, off); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: the file ends first", errTornFrame)
+		}
+		return nil, fmt.Errorf("segment file %s, offset %d: %w", segmentName(first), off, err)
+	}
+	return b, nil
+}
+
+// size is the current size of the segment that starts at first.
+func (sg *segments) size(first sluice.Position) (int64, error) {
+	sg.mu.RLock()
+	f := sg.files[first]
+	sg.mu.RUnlock()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func (sg *segments) close() error {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	var errs []error
+	for first, f := range sg.files {
+		errs = append(errs, f.Close())
+		delete(sg.files, first)
+	}
+	sg.last = nil
+	return errors.Join(errs...)
+}
+
+// fdatasync flushes f's data and the size that reads of it need, not its
+// other metadata (times): the one flush a commit pays.
+func fdatasync(f *os.File) error {
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if err != syscall.EINTR {
+			if err != nil {
+				return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
+
+// syncDir makes the directory's entries (a file created or removed)
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
