@@ -201,7 +201,7 @@ func (s *Store) cutTail(firsts []sluice.Position, i int, off int64) error {
 	if err := s.segs.resume(firsts[i]); err != nil {
 		return err
 	}
-	s.log.Warn("cut a torn or corrupt frame off the end of the log", "file", segmentName(firsts[i]), "offset", off, "bytes", s.segs.end-off, "head", s.head)
+	s.log.Warn("cut the end of a segment file after its last whole frame (zeros written ahead, a write torn by a crash, or corruption)", "file", segmentName(firsts[i]), "offset", off, "bytes", s.segs.end-off, "head", s.head)
 	if err := s.segs.cut(off); err != nil {
 		return fmt.Errorf("cut the torn end of segment file %s: %w", segmentName(firsts[i]), err)
 	}

@@ -282,3 +282,29 @@ func TestRecover_Segments(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestRecover_Killed: a copy of a directory taken while its store is open
+// is what a killed process leaves: the last segment file ends in the zeros
+// written ahead of the frames. It opens with every event, and the zeros
+// are cut off.
+func TestRecover_Killed(t *testing.T) {
+	dir := t.TempDir()
+	s := openQuiet(t, dir, 0)
+	for c := range 5 {
+		if _, err := s.Append(context.Background(), []sluice.AppendRequest{{Events: []sluice.Event{{ID: fmt.Sprint("k-", c), Type: "rec", Stream: "rec-0", Data: []byte(`{}`)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := readState(t, s)
+	killed := t.TempDir()
+	copyDir(t, dir, killed)
+	s.Close()
+	seg := segmentFiles(t, killed)[0]
+	before := len(readFile(t, seg))
+	s = openQuiet(t, killed, 0)
+	checkState(t, s, want)
+	s.Close()
+	if after := len(readFile(t, seg)); after >= before {
+		t.Fatalf("the segment file is %d bytes, %d before: the zeros were not cut", after, before)
+	}
+}
