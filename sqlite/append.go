@@ -87,10 +87,10 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	if err != nil {
 		s.putBack(moved)
 		if c.wrote {
-			if cerr := s.segs.cut(c.at); cerr != nil {
-				s.broken = fmt.Errorf("a failed commit's frames could not be removed from segment file %s: %w", segmentName(s.segs.lastFirst), cerr)
-				err = errors.Join(err, s.broken)
-			}
+			err = errors.Join(err, s.segs.cutBack(c.at))
+		}
+		if errors.Is(err, errCutBack) {
+			s.broken = err
 		}
 		return nil, unavailable("append", err)
 	}

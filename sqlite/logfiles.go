@@ -122,15 +122,20 @@ func (sg *segments) write(frames []byte, first sluice.Position) (sluice.Position
 	}
 	at, end := sg.end, sg.end+int64(len(frames))
 	if _, err := sg.last.WriteAt(frames, at); err != nil {
-		return 0, 0, errors.Join(err, sg.cut(at))
-	}
-	if end > sg.zeroed && zeroAhead > 0 {
-		if _, err := sg.last.WriteAt(zeros[:zeroAhead], end); err != nil {
-			return 0, 0, errors.Join(err, sg.cut(at))
-		}
-		sg.zeroed = end + zeroAhead
+		return 0, 0, errors.Join(err, sg.cutBack(at))
 	}
 	sg.end = end
+	if end > sg.zeroed && zeroAhead > 0 {
+		sg.zeroed = end + zeroAhead
+		if _, err := sg.last.WriteAt(zeros[:zeroAhead], end); err != nil {
+			// Zeros are a speed-up: on a disk too full for them, the
+			// frames go without (and the file is cut to them).
+			if err := sg.last.Truncate(end); err != nil {
+				return 0, 0, errors.Join(err, sg.cutBack(at))
+			}
+			sg.zeroed = end
+		}
+	}
 	return sg.lastFirst, at, nil
 }
 
@@ -172,6 +177,19 @@ func (sg *segments) cut(size int64) error {
 	}
 	sg.end, sg.zeroed = size, size
 	return fdatasync(sg.last)
+}
+
+// errCutBack says that a failed commit's bytes could not be cut off the
+// segment: the store must not append after them (see Store.Append).
+var errCutBack = errors.New("a failed commit's bytes could not be cut off the segment file")
+
+// cutBack cuts the last segment back to size after a failed write; its
+// error is errCutBack.
+func (sg *segments) cutBack(size int64) error {
+	if err := sg.cut(size); err != nil {
+		return fmt.Errorf("%w %s: %w", errCutBack, segmentName(sg.lastFirst), err)
+	}
+	return nil
 }
 
 // remove deletes the segment that starts at first (recovery does, for
