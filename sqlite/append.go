@@ -18,14 +18,33 @@ import (
 const insertChunk = 64
 
 // commit is one Append while it is planned and written: the plan every
-// backend shares, and the integer ids of its streams.
+// backend shares, the integer ids of its streams, and where its frames went.
 type commit struct {
 	*sluice.CommitPlan
 	streamIDs map[string]int64 // by name, of the streams already stored
 	nextID    int64            // the next stream id to give out
+	// wrote says that the frames were written to the last segment, at
+	// offset at.
+	wrote bool
+	at    int64
 }
 
-// Append stores the requests in one transaction; see sluice.Log.
+// Append stores the requests; see sluice.Log. A commit, under s.mu:
+//
+//  1. plan: read the streams and ids the requests touch from the index;
+//  2. write the events' frames at the end of the last segment with one
+//     write and one fdatasync: the commit is durable from here on;
+//  3. index them in SQLite, in a transaction at synchronous=NORMAL (see
+//     logTx), in which the consumers' moved checkpoints ride along;
+//  4. publish the new head.
+//
+// When 2 or 3 fails, the segment is cut back to where it was, so that
+// nothing of a failed Append survives. When even that fails (a double
+// fault: the disk refuses the truncate too), the frames are durable but
+// not indexed, and the store is broken: every later Append fails with
+// sluice.ErrUnavailable until the store is reopened, and recovery at Open
+// then indexes the frames, so that the Append which failed is stored after
+// all (as a timed-out write may be).
 func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]sluice.AppendResult, error) {
 	if err := s.limits.Prepare(reqs); err != nil {
 		return nil, err
@@ -34,6 +53,9 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return nil, sluice.ErrClosed
+	}
+	if s.broken != nil {
+		return nil, fmt.Errorf("append: %w: %w", sluice.ErrUnavailable, s.broken)
 	}
 	c := &commit{
 		CommitPlan: sluice.NewCommitPlan(s.head, time.Now().UTC()),
@@ -47,7 +69,7 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	// block (busy_timeout bounds lock waits), so the commit runs inline.
 	ctx = context.WithoutCancel(ctx)
 	moved := s.takeDirty() // consumers' checkpoints ride along
-	err := s.inTx(ctx, func(tx *sql.Conn) error {
+	err := s.logTx(ctx, func(tx *sql.Conn) error {
 		if err := writeCheckpoints(ctx, tx, moved); err != nil {
 			return err
 		}
@@ -64,12 +86,47 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	})
 	if err != nil {
 		s.putBack(moved)
+		if c.wrote {
+			err = errors.Join(err, s.segs.cutBack(c.at))
+		}
+		if errors.Is(err, errCutBack) {
+			s.broken = err
+		}
 		return nil, unavailable("append", err)
 	}
 	s.committed(c, idw)
 	s.head, s.nextStreamID = c.Head, c.nextID
 	s.notify.Publish(c.Head)
 	return c.Results, nil
+}
+
+// logTx runs fn in a transaction as inTx does, at synchronous=NORMAL: the
+// commit does not fsync SQLite's WAL, because the segment's fdatasync has
+// made the events durable already and recovery rebuilds an index
+// transaction that an operating-system crash loses (a killed process loses
+// nothing: the WAL is written before COMMIT returns). Every other write of
+// the store runs at the connection's synchronous=FULL (dsn), which logTx
+// restores before it returns; and since the WAL is one file written in
+// order, a FULL commit makes the NORMAL ones before it durable too.
+func (s *Store) logTx(ctx context.Context, fn func(tx *sql.Conn) error) error {
+	normal, err := s.stmt(ctx, "PRAGMA synchronous=NORMAL")
+	if err != nil {
+		return err
+	}
+	full, err := s.stmt(ctx, "PRAGMA synchronous=FULL")
+	if err != nil {
+		return err
+	}
+	if _, err := normal.ExecContext(ctx); err != nil {
+		return err
+	}
+	err = s.inTx(ctx, fn)
+	if _, ferr := full.ExecContext(ctx); ferr != nil {
+		// The transaction's outcome stands; but the connection must not
+		// serve other writes without their fsync.
+		s.broken = fmt.Errorf("restore synchronous=FULL: %w", ferr)
+	}
+	return err
 }
 
 // inTx runs fn in a write transaction on the writing connection and commits
@@ -110,11 +167,19 @@ func (s *Store) load(ctx context.Context, tx *sql.Conn, c *commit, reqs []sluice
 			hashes = append(hashes, idHash(e.ID))
 		}
 	}
+	if err := s.loadStreams(ctx, tx, c, names); err != nil {
+		return err
+	}
+	return s.lookupIDs(ctx, tx, c, hashes)
+}
+
+// loadStreams reads the ids and versions of the named streams that exist.
+func (s *Store) loadStreams(ctx context.Context, tx *sql.Conn, c *commit, names []string) error {
 	namesJSON, err := json.Marshal(names)
 	if err != nil {
 		return err
 	}
-	err = s.queryEach(ctx, tx, "SELECT name, stream_id, version FROM streams WHERE name IN (SELECT value FROM json_each(?))", string(namesJSON), func(rows *sql.Rows) error {
+	return s.queryEach(ctx, tx, "SELECT name, stream_id, version FROM streams WHERE name IN (SELECT value FROM json_each(?))", string(namesJSON), func(rows *sql.Rows) error {
 		var name string
 		var id int64
 		var version uint64
@@ -124,10 +189,6 @@ func (s *Store) load(ctx context.Context, tx *sql.Conn, c *commit, reqs []sluice
 		c.streamIDs[name], c.Versions[name] = id, version
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return s.lookupIDs(ctx, tx, c, hashes)
 }
 
 // queryEach runs the prepared query and calls scan for each row.
@@ -149,27 +210,24 @@ func (s *Store) queryEach(ctx context.Context, tx *sql.Conn, query string, arg a
 	return rows.Err()
 }
 
-// write stores the planned events in chunks, with their stream runs and the
-// streams' new versions, giving new streams their ids.
+// chunkRef says where a chunk's frame is: the chunks row of the index.
+type chunkRef struct {
+	first, last sluice.Position
+	segment     sluice.Position // the segment file, by its first position
+	offset      int64
+	length      int64 // of the frame, header included
+}
+
+// write appends the planned events to the segment files, in chunks of at
+// most chunkMaxEvents or about chunkMaxBytes, one frame each, with one
+// write and one fdatasync, then indexes them in tx. When it returns, c.at
+// says where the frames are (c.wrote), so that a commit that fails after
+// it can cut them off again.
 func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
-	changed := make([]string, 0, len(c.Streams))
-	for name := range c.Streams {
-		if _, ok := c.streamIDs[name]; !ok {
-			c.streamIDs[name] = c.nextID
-			c.nextID++
-		}
-		changed = append(changed, name)
+	if len(c.Events) == 0 {
+		return nil
 	}
-	insertChunkRow, err := s.stmt(ctx, "INSERT INTO chunks (last_position, first_position, events) VALUES (?, ?, ?)")
-	if err != nil {
-		return err
-	}
-	type run struct {
-		stream      int64
-		first, last uint64
-		chunk       sluice.Position
-	}
-	var runs []run
+	var refs []chunkRef
 	buf := s.chunkBuf[:0]
 	defer func() {
 		if cap(buf) <= chunkMaxBytes*2 { // keep a buffer of the usual size, not a giant one
@@ -184,23 +242,61 @@ func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
 		}
 		evs := rest[:n]
 		rest = rest[n:]
-		first, last := evs[0].Position, evs[n-1].Position
-		buf = encodeChunk(buf[:0], evs, c.RecordedAt)
-		if _, err := insertChunkRow.ExecContext(ctx, int64(last), int64(first), buf); err != nil {
-			return fmt.Errorf("insert chunk: %w", err)
+		at := len(buf)
+		buf = encodeChunk(beginFrame(buf), evs, c.RecordedAt)
+		endFrame(buf, at, evs[0].Position)
+		refs = append(refs, chunkRef{first: evs[0].Position, last: evs[n-1].Position, offset: int64(at), length: int64(len(buf) - at)})
+	}
+	segment, at, err := s.segs.write(buf, refs[0].first)
+	if err != nil {
+		return fmt.Errorf("write segment: %w", err)
+	}
+	c.wrote, c.at = true, at
+	if err := s.segs.sync(); err != nil {
+		return fmt.Errorf("write segment: %w", err)
+	}
+	for i := range refs {
+		refs[i].segment = segment
+		refs[i].offset += at
+	}
+	return s.index(ctx, tx, c, refs)
+}
+
+// index writes the index rows of the commit's chunks, at refs: the chunks,
+// their stream runs, and the streams' new versions, giving new streams
+// their ids. c.Events are the events of refs, in order.
+func (s *Store) index(ctx context.Context, tx *sql.Conn, c *commit, refs []chunkRef) error {
+	changed := make([]string, 0, len(c.Streams))
+	for name := range c.Streams {
+		if _, ok := c.streamIDs[name]; !ok {
+			c.streamIDs[name] = c.nextID
+			c.nextID++
 		}
+		changed = append(changed, name)
+	}
+	if err := s.insertChunks(ctx, tx, refs); err != nil {
+		return err
+	}
+	type run struct {
+		stream      int64
+		first, last uint64
+		chunk       sluice.Position
+	}
+	var runs []run
+	base := c.Events[0].Position
+	for _, ref := range refs {
 		at := map[string]int{} // stream → index in runs, for this chunk
-		for j := range evs {
-			e := &evs[j]
+		for j := range c.Events[ref.first-base : ref.last-base+1] {
+			e := &c.Events[ref.first-base+sluice.Position(j)]
 			if i, ok := at[e.Stream]; ok {
 				runs[i].last = e.Version
 				continue
 			}
 			at[e.Stream] = len(runs)
-			runs = append(runs, run{stream: c.streamIDs[e.Stream], first: e.Version, last: e.Version, chunk: last})
+			runs = append(runs, run{stream: c.streamIDs[e.Stream], first: e.Version, last: e.Version, chunk: ref.last})
 		}
 	}
-	err = s.insertRows(ctx, tx, "INSERT INTO stream_runs (stream_id, first_version, last_version, chunk) VALUES ", "", 4, len(runs), func(i int, args []any) []any {
+	err := s.insertRows(ctx, tx, "INSERT INTO stream_runs (stream_id, first_version, last_version, chunk) VALUES ", "", 4, len(runs), func(i int, args []any) []any {
 		r := runs[i]
 		return append(args, r.stream, int64(r.first), int64(r.last), int64(r.chunk))
 	})
@@ -214,6 +310,18 @@ func (s *Store) write(ctx context.Context, tx *sql.Conn, c *commit) error {
 		})
 	if err != nil {
 		return fmt.Errorf("update streams: %w", err)
+	}
+	return nil
+}
+
+// insertChunks writes the chunks rows of refs.
+func (s *Store) insertChunks(ctx context.Context, tx *sql.Conn, refs []chunkRef) error {
+	err := s.insertRows(ctx, tx, "INSERT INTO chunks (last_position, first_position, segment, file_offset, frame_length) VALUES ", "", 5, len(refs), func(i int, args []any) []any {
+		r := refs[i]
+		return append(args, int64(r.last), int64(r.first), int64(r.segment), r.offset, r.length)
+	})
+	if err != nil {
+		return fmt.Errorf("insert chunks: %w", err)
 	}
 	return nil
 }

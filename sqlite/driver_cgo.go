@@ -11,7 +11,8 @@ import (
 const driverName = "sqlite3"
 
 // dsn is the data source name of the database at path: WAL with
-// synchronous=FULL fsyncs the WAL at every commit.
+// synchronous=FULL fsyncs the WAL at every commit (but the log's index
+// transactions, which logTx runs at NORMAL).
 func dsn(path string, readOnly bool) string {
 	d := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=0"
 	if readOnly {

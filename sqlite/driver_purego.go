@@ -15,7 +15,8 @@ const sqliteFull = 13
 const driverName = "sqlite"
 
 // dsn is the data source name of the database at path: WAL with
-// synchronous=FULL fsyncs the WAL at every commit.
+// synchronous=FULL fsyncs the WAL at every commit (but the log's index
+// transactions, which logTx runs at NORMAL).
 func dsn(path string, readOnly bool) string {
 	d := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
 	if readOnly {

@@ -100,7 +100,7 @@ func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes [
 	// collision): read their chunks, each once, to compare the ids.
 	slices.Sort(candidates)
 	for len(candidates) > 0 {
-		evs, err := chunkAt(ctx, tx, candidates[0])
+		evs, err := s.chunkAt(ctx, tx, candidates[0])
 		if err != nil {
 			return err
 		}

@@ -17,43 +17,120 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// chunkColumns are the columns of chunks that scanRef reads.
+const chunkColumns = "first_position, last_position, segment, file_offset, frame_length"
+
+func scanRef(row interface{ Scan(...any) error }) (chunkRef, error) {
+	var r chunkRef
+	err := row.Scan(&r.first, &r.last, &r.segment, &r.offset, &r.length)
+	return r, err
+}
+
 // chunkAt reads and decodes the chunk that holds position p.
-func chunkAt(ctx context.Context, q queryer, p sluice.Position) ([]sluice.Event, error) {
-	var first sluice.Position
-	var blob []byte
-	err := q.QueryRowContext(ctx, "SELECT first_position, events FROM chunks WHERE last_position >= ? ORDER BY last_position LIMIT 1", int64(p)).Scan(&first, &blob)
+func (s *Store) chunkAt(ctx context.Context, q queryer, p sluice.Position) ([]sluice.Event, error) {
+	ref, err := scanRef(q.QueryRowContext(ctx, "SELECT "+chunkColumns+" FROM chunks WHERE last_position >= ? ORDER BY last_position LIMIT 1", int64(p)))
 	if err != nil {
 		return nil, fmt.Errorf("read chunk at %d: %w", p, err)
 	}
-	return decodeChunk(blob, first)
+	var evs []sluice.Event
+	err = s.readChunks([]chunkRef{ref}, func(chunk []sluice.Event) bool {
+		evs = chunk
+		return true
+	})
+	return evs, err
 }
 
+// readAhead is how many bytes of consecutive frames scanChunks reads with
+// one pread: a reader at the tail of a log written one event per commit
+// would otherwise pay a system call per event.
+const readAhead = 64 << 10
+
 // scanChunks calls fn for each event after position after, in order, until
-// fn returns false or the log ends. Chunks are decoded one at a time as the
-// cursor reaches them.
+// fn returns false or the log ends. Chunks are read (consecutive ones
+// together, up to readAhead) and decoded as the cursor reaches them.
 func (s *Store) scanChunks(ctx context.Context, q queryer, after sluice.Position, fn func(*sluice.Event) bool) error {
-	rows, err := q.QueryContext(ctx, "SELECT first_position, events FROM chunks WHERE last_position > ? ORDER BY last_position", int64(after))
+	rows, err := q.QueryContext(ctx, "SELECT "+chunkColumns+" FROM chunks WHERE last_position > ? ORDER BY last_position", int64(after))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var first sluice.Position
-		var blob []byte
-		if err := rows.Scan(&first, &blob); err != nil {
-			return err
-		}
-		evs, err := decodeChunk(blob, first)
-		if err != nil {
-			return fmt.Errorf("chunk at %d: %w", first, err)
-		}
+	more := true
+	each := func(evs []sluice.Event) bool {
 		for i := range evs {
 			if evs[i].Position > after && !fn(&evs[i]) {
-				return nil
+				more = false
+				return false
 			}
 		}
+		return true
 	}
-	return rows.Err()
+	var group []chunkRef
+	var groupBytes int64
+	for rows.Next() {
+		ref, err := scanRef(rows)
+		if err != nil {
+			return err
+		}
+		if n := len(group); n > 0 {
+			prev := group[n-1]
+			if ref.segment != prev.segment || ref.offset != prev.offset+prev.length || groupBytes+ref.length > readAhead {
+				if err := s.readChunks(group, each); err != nil || !more {
+					return err
+				}
+				group, groupBytes = group[:0], 0
+			}
+		}
+		group = append(group, ref)
+		groupBytes += ref.length
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(group) > 0 {
+		return s.readChunks(group, each)
+	}
+	return nil
+}
+
+// readChunks reads the frames of refs, consecutive in one segment, with
+// one pread, checks them against the index and their CRCs, and calls fn
+// with each chunk's events until it returns false. A frame that does not
+// match is corruption, reported with its file and position.
+func (s *Store) readChunks(refs []chunkRef, fn func([]sluice.Event) bool) error {
+	base, end := refs[0].offset, refs[len(refs)-1].offset+refs[len(refs)-1].length
+	b, err := s.segs.read(refs[0].segment, base, end-base)
+	if err != nil {
+		return fmt.Errorf("chunk at %d: %w", refs[0].first, err)
+	}
+	for _, ref := range refs {
+		evs, err := decodeFrame(b[ref.offset-base:][:ref.length], ref)
+		if err != nil {
+			return fmt.Errorf("segment file %s, offset %d, chunk at %d: %w", segmentName(ref.segment), ref.offset, ref.first, err)
+		}
+		if !fn(evs) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// decodeFrame decodes the frame b, which the index says holds ref.
+func decodeFrame(b []byte, ref chunkRef) ([]sluice.Event, error) {
+	first, payload, length, err := readFrame(b)
+	if err != nil {
+		return nil, err
+	}
+	if first != ref.first || length != ref.length {
+		return nil, fmt.Errorf("%w: the frame holds position %d, %d bytes", errBadChunk, first, length)
+	}
+	evs, err := decodeChunk(payload, first)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 || evs[len(evs)-1].Position != ref.last {
+		return nil, fmt.Errorf("%w: %d events, the index says %d", errBadChunk, len(evs), ref.last-ref.first+1)
+	}
+	return evs, nil
 }
 
 // readRoom is how many events a read makes room for before it knows how
@@ -130,7 +207,7 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStr
 	}
 	out := make([]sluice.Event, 0, min(limit, readRoom))
 	for _, r := range runs {
-		evs, err := chunkAt(ctx, &s.reads, r.chunk)
+		evs, err := s.chunkAt(ctx, &s.reads, r.chunk)
 		if err != nil {
 			return nil, fmt.Errorf("read stream: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,6 +32,12 @@ type Options struct {
 	// they are written to the on-disk dedupe index in one sorted batch.
 	// Default 100000 (about 5 MB).
 	IDIndexBatch int
+	// SegmentSize is the size past which the log's events go to a new
+	// segment file. Default 256 MiB.
+	SegmentSize int64
+	// Logger receives what Open did to the log (a conversion, a recovery).
+	// Default slog.Default().
+	Logger *slog.Logger
 }
 
 // SQLite's page cache per connection, as cache_size takes it (negative:
@@ -55,6 +62,7 @@ type Store struct {
 	stopCheckpoints context.CancelFunc
 	checkpointed    chan struct{}
 	limits          sluice.Limits
+	log             *slog.Logger
 	notify          sluice.HeadNotifier
 	checkpoints     sluice.Signals // wakes WaitCheckpoint, by consumer name
 	ckpts           checkpointCache
@@ -69,7 +77,11 @@ type Store struct {
 
 	mu   sync.Mutex // serializes writes; guards the fields below
 	head sluice.Position
-	ids  idIndex
+	segs *segments // the files the events are in
+	// broken is why Append refuses to write until the store is reopened:
+	// see Append.
+	broken error
+	ids    idIndex
 	// nextStreamID is the id the next new stream gets.
 	nextStreamID int64
 	stmts        map[string]*sql.Stmt // prepared on w, by SQL text
@@ -91,6 +103,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.IDIndexBatch <= 0 {
 		opts.IDIndexBatch = 100_000
 	}
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = 256 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
@@ -98,11 +116,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: opts.Dir, lock: lock, limits: opts.Limits, stmts: map[string]*sql.Stmt{}}
+	s := &Store{dir: opts.Dir, lock: lock, limits: opts.Limits, log: opts.Logger, stmts: map[string]*sql.Stmt{}}
 	s.ckpts.pos, s.ckpts.dirty = map[string]sluice.Position{}, map[string]sluice.Position{}
 	s.done, s.stop = context.WithCancel(context.Background())
 	s.ids.flushAt = opts.IDIndexBatch
-	if err := s.open(ctx, opts.Readers); err != nil {
+	if err := s.open(ctx, opts.Readers, opts.SegmentSize); err != nil {
 		s.closeAll()
 		return nil, fmt.Errorf("open sqlite store %s: %w", opts.Dir, err)
 	}
@@ -124,7 +142,7 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-func (s *Store) open(ctx context.Context, readers int) error {
+func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error {
 	path := filepath.Join(s.dir, "sluice.db")
 	var err error
 	if s.w, err = sql.Open(driverName, dsn(path, false)); err != nil {
@@ -142,6 +160,15 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
+	segDir := filepath.Join(s.dir, "segments")
+	if err := s.convert(ctx, segDir, segmentSize); err != nil {
+		return err
+	}
+	segs, firsts, err := openSegments(segDir, segmentSize)
+	if err != nil {
+		return err
+	}
+	s.segs = segs
 	if s.r, err = sql.Open(driverName, dsn(path, true)); err != nil {
 		return err
 	}
@@ -162,6 +189,9 @@ func (s *Store) open(ctx context.Context, readers int) error {
 	err = s.wc.QueryRowContext(ctx, "SELECT (SELECT coalesce(max(last_position), 0) FROM chunks), (SELECT coalesce(max(stream_id), 0) + 1 FROM streams)").
 		Scan(&s.head, &s.nextStreamID)
 	if err != nil {
+		return err
+	}
+	if err := s.recover(ctx, firsts); err != nil {
 		return err
 	}
 	return s.loadIDs(ctx)
@@ -227,6 +257,9 @@ func (s *Store) closeAll() error {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
+	}
+	if s.segs != nil {
+		errs = append(errs, s.segs.close())
 	}
 	errs = append(errs, s.lock.Close())
 	return errors.Join(errs...)

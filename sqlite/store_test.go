@@ -87,7 +87,8 @@ func TestStore_IDIndex(t *testing.T) {
 
 // TestStore_Checkpoints: commits only append to the WAL; the checkpointer
 // copies the pages into the database file in the background, and Close
-// leaves an empty WAL.
+// leaves an empty WAL. (The database holds the index only: 200 commits of
+// 50 events in 50 streams make 10,000 stream runs, a few hundred KB.)
 func TestStore_Checkpoints(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -103,17 +104,17 @@ func TestStore_Checkpoints(t *testing.T) {
 		return fi.Size()
 	}
 	before := size("sluice.db")
-	for i := range 20 {
-		evs := make([]sluice.Event, 500)
+	for i := range 200 {
+		evs := make([]sluice.Event, 50)
 		for j := range evs {
-			evs[j] = storetest.BenchEvent(i*500 + j)
+			evs[j] = storetest.BenchEvent(i*50 + j)
 		}
 		if _, err := s.Append(ctx, []sluice.AppendRequest{{Events: evs}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	testutil.Eventually(t, 10*time.Second, func() bool { return size("sluice.db") > before+2<<20 },
-		"the database file did not grow by the 4 MB of events the WAL holds")
+	testutil.Eventually(t, 10*time.Second, func() bool { return size("sluice.db") > before+128<<10 },
+		"the database file did not grow by the index pages the WAL holds")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -260,7 +260,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store,
 		}
 		return s, nil
 	}
-	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits()})
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), Logger: log})
 	if err != nil {
 		return nil, err
 	}
