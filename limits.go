@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // Field limits of the envelope.
@@ -102,10 +104,10 @@ func (l Limits) checkEvent(i int, e *Event) error {
 	if len(e.Data) == 0 {
 		return fail("data", "is required")
 	}
-	if !l.JSONChecked && !validJSON(e.Data) {
+	if !l.JSONChecked && !jsonscan.Valid(e.Data) {
 		return fail("data", "is not valid JSON")
 	}
-	if len(e.Metadata) > 0 && ((!l.JSONChecked && !validJSON(e.Metadata)) || firstByte(e.Metadata) != '{') {
+	if len(e.Metadata) > 0 && ((!l.JSONChecked && !jsonscan.Valid(e.Metadata)) || firstByte(e.Metadata) != '{') {
 		return fail("metadata", "must be a JSON object")
 	}
 	if e.ID == "" {
