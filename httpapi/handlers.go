@@ -58,9 +58,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	case p != nil:
 		writeProblem(w, p)
 	case async:
-		writeJSON(w, http.StatusAccepted, answer)
+		writeBody(w, http.StatusAccepted, jsonContentType, answer.appendJSON)
 	default:
-		writeJSON(w, http.StatusOK, answer)
+		writeBody(w, http.StatusOK, jsonContentType, answer.appendJSON)
 	}
 }
 
@@ -260,7 +260,7 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.events.WithLabelValues("accepted").Add(float64(len(res.Events) - answer.Duplicates))
 	s.metrics.events.WithLabelValues("duplicate").Add(float64(answer.Duplicates))
-	writeJSON(w, http.StatusCreated, answer)
+	writeBody(w, http.StatusCreated, jsonContentType, answer.appendJSON)
 }
 
 // writeEvents answers 200 with {"events": [...], then the members rest

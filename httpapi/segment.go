@@ -188,7 +188,8 @@ func (s *Server) segmentIngest(typ string) http.HandlerFunc {
 			writeProblem(w, p)
 			return
 		}
-		writeJSON(w, http.StatusOK, segmentAnswer{Success: true, Accepted: answer.Accepted, Duplicates: answer.Duplicates, Rejected: answer.Rejected})
+		sa := segmentAnswer{Success: true, Accepted: answer.Accepted, Duplicates: answer.Duplicates, Rejected: answer.Rejected}
+		writeBody(w, http.StatusOK, jsonContentType, sa.appendJSON)
 	}
 }
 
@@ -692,7 +693,8 @@ func (s *Server) segmentMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.segmentMetrics.Add(float64(max(series, 1)))
 	setSegmentCORS(w, r)
-	writeJSON(w, http.StatusOK, segmentAnswer{Success: true, Rejected: []EventProblem{}})
+	sa := segmentAnswer{Success: true, Rejected: []EventProblem{}}
+	writeBody(w, http.StatusOK, jsonContentType, sa.appendJSON)
 }
 
 // arrayLength counts the elements of the valid JSON array a.
