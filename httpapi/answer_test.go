@@ -84,6 +84,9 @@ func FuzzAnswers(f *testing.F) {
 // TestWriteBody_Allocs: an answer costs no allocation of its own once the
 // pool holds a buffer.
 func TestWriteBody_Allocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop buffers")
+	}
 	rec := httptest.NewRecorder()
 	a := ingestAnswer{Accepted: 500, Rejected: []EventProblem{}, Position: 123456}
 	allocs := testing.AllocsPerRun(100, func() {

@@ -350,7 +350,7 @@ func Literal(b []byte, i int, lit string) (int, *SyntaxError) {
 			return i, UnexpectedEnd(b)
 		}
 		if b[i] != lit[k] {
-			return i, InvalidChar(b, i, "in Literal "+lit)
+			return i, InvalidChar(b, i, "in literal "+lit)
 		}
 	}
 	return i, nil
@@ -363,7 +363,7 @@ func Number(b []byte, i int) (int, *SyntaxError) {
 			return i, UnexpectedEnd(b)
 		}
 		if !isDigit(b[i]) {
-			return i, InvalidChar(b, i, "in a Number")
+			return i, InvalidChar(b, i, "in a number")
 		}
 	}
 	switch {
@@ -392,14 +392,14 @@ func Number(b []byte, i int) (int, *SyntaxError) {
 	return i, nil
 }
 
-// digitsAfter reads the digits of a Number's fraction or exponent, at
+// digitsAfter reads the digits of a number's fraction or exponent, at
 // least one, at b[i].
 func digitsAfter(b []byte, i int) (int, *SyntaxError) {
 	switch {
 	case i == len(b):
 		return i, UnexpectedEnd(b)
 	case !isDigit(b[i]):
-		return i, InvalidChar(b, i, "in a Number")
+		return i, InvalidChar(b, i, "in a number")
 	}
 	return digits(b, i), nil
 }
