@@ -188,12 +188,12 @@ func decodeBinary(r *http.Request, l Limits) ([]Item, *Problem) {
 		case "datacontenttype":
 			m.fail("/datacontenttype", "is the Content-Type header in the binary content mode, not a ce- header")
 		default:
-			meta = appendMember(meta, jsonString(attr), jsonString(value))
+			meta = appendMember(meta, jsonscan.AppendString(nil, attr), jsonscan.AppendString(nil, value))
 		}
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct != "" {
-		meta = appendMember(meta, []byte(`"datacontenttype"`), jsonString(ct))
+		meta = appendMember(meta, []byte(`"datacontenttype"`), jsonscan.AppendString(nil, ct))
 	}
 	switch {
 	case len(bytes.TrimSpace(body)) == 0:
@@ -205,7 +205,7 @@ func decodeBinary(r *http.Request, l Limits) ([]Item, *Problem) {
 		}
 		m.ev.Data = body
 	default:
-		m.ev.Data = jsonString(base64.StdEncoding.EncodeToString(body))
+		m.ev.Data = jsonscan.AppendString(nil, base64.StdEncoding.EncodeToString(body))
 		meta = appendMember(meta, []byte(`"data_base64"`), []byte("true"))
 	}
 	m.setTexts()
@@ -245,19 +245,4 @@ func jsonMediaType(ct string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))
 	return mt == "" || mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
-}
-
-// jsonString is s as a JSON string: s between quotes when it is printable
-// ASCII without '"' or '\\' (ids, times), else as encoding/json writes it.
-func jsonString(s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
-			return b
-		}
-	}
-	b := make([]byte, 0, len(s)+2)
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

@@ -578,7 +578,7 @@ func (m *segmentMessage) toEvent(req segmentRequest, c SegmentConfig, now time.T
 	}
 	data := make([]byte, 0, len(m.raw)+len(req.context)+len(req.integrations)+256)
 	data = append(data, `{"type":`...)
-	data = append(data, jsonString(m.typ)...)
+	data = jsonscan.AppendString(data, m.typ)
 	for _, mb := range m.members {
 		switch string(mb.key) {
 		case `"type"`, `"writeKey"`, `"messageId"`, `"timestamp"`, `"originalTimestamp"`, `"sentAt"`, `"receivedAt"`, `"context"`, `"integrations"`:
@@ -586,21 +586,21 @@ func (m *segmentMessage) toEvent(req segmentRequest, c SegmentConfig, now time.T
 		}
 		data = appendRawMember(data, mb.key, mb.value)
 	}
-	data = appendRawMember(data, []byte(`"messageId"`), jsonString(m.messageID))
+	data = appendStringMember(data, `"messageId"`, m.messageID)
 	if ctx := mergeObjects(req.context, m.context); ctx != nil {
 		data = appendRawMember(data, []byte(`"context"`), ctx)
 	}
 	if in := mergeObjects(req.integrations, m.integrations); in != nil {
 		data = appendRawMember(data, []byte(`"integrations"`), in)
 	}
-	data = appendRawMember(data, []byte(`"timestamp"`), jsonString(timestamp))
+	data = appendStringMember(data, `"timestamp"`, timestamp)
 	if original != "" {
-		data = appendRawMember(data, []byte(`"originalTimestamp"`), jsonString(original))
+		data = appendStringMember(data, `"originalTimestamp"`, original)
 	}
 	if sentAt != "" {
-		data = appendRawMember(data, []byte(`"sentAt"`), jsonString(sentAt))
+		data = appendStringMember(data, `"sentAt"`, sentAt)
 	}
-	data = appendRawMember(data, []byte(`"receivedAt"`), jsonString(received))
+	data = appendStringMember(data, `"receivedAt"`, received)
 	data = append(data, '}')
 	return sluice.Event{ID: m.messageID, Type: m.eventType(c), Stream: m.stream(c), Time: timestamp, Data: data}
 }
@@ -614,6 +614,17 @@ func appendRawMember(obj, key, value []byte) []byte {
 	obj = append(obj, key...)
 	obj = append(obj, ':')
 	return append(obj, value...)
+}
+
+// appendStringMember appends the member key: the JSON string of s, as
+// appendRawMember does.
+func appendStringMember(obj []byte, key, s string) []byte {
+	if obj[len(obj)-1] != '{' {
+		obj = append(obj, ',')
+	}
+	obj = append(obj, key...)
+	obj = append(obj, ':')
+	return jsonscan.AppendString(obj, s)
 }
 
 // mergeObjects returns the object over with the members of base that over
