@@ -5,7 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // Position is an event's place in the log: 1, 2, 3 … strictly increasing in
@@ -95,18 +96,18 @@ func (f Filter) IsZero() bool {
 // would compact them and escape <, > and &.
 func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, e.ID)
+	b = jsonscan.AppendString(b, e.ID)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.Type)
+	b = jsonscan.AppendString(b, e.Type)
 	b = append(b, `,"stream":`...)
-	b = appendJSONString(b, e.Stream)
+	b = jsonscan.AppendString(b, e.Stream)
 	if e.Source != "" {
 		b = append(b, `,"source":`...)
-		b = appendJSONString(b, e.Source)
+		b = jsonscan.AppendString(b, e.Source)
 	}
 	if e.Time != "" {
 		b = append(b, `,"time":`...)
-		b = appendJSONString(b, e.Time)
+		b = jsonscan.AppendString(b, e.Time)
 	}
 	b = append(b, `,"data":`...)
 	if len(e.Data) == 0 {
@@ -131,34 +132,4 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = append(b, '"')
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 as U+FFFD (as encoding/json
-// does), everything else as it is.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-		default:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, "\ufffd"...)
-			} else {
-				b = append(b, s[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		i++
-	}
-	return append(b, '"')
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // Field limits of the envelope.
@@ -43,6 +45,7 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 	if l.MaxEventBytes <= 0 {
 		l.MaxEventBytes = DefaultMaxEventBytes
 	}
+	ids := idSource{n: missingIDs(reqs)}
 	for r := range reqs {
 		req := &reqs[r]
 		if req.prepared {
@@ -64,7 +67,7 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 				}
 				e.Stream = req.Stream
 			}
-			if err := l.checkEvent(i, e); err != nil {
+			if err := l.checkEvent(i, e, &ids); err != nil {
 				return err
 			}
 		}
@@ -75,8 +78,41 @@ func (l Limits) Prepare(reqs []AppendRequest) error {
 	return nil
 }
 
-// checkEvent checks one event and fills in its id and stream.
-func (l Limits) checkEvent(i int, e *Event) error {
+// missingIDs counts the events without an id in the requests not yet
+// prepared.
+func missingIDs(reqs []AppendRequest) int {
+	n := 0
+	for r := range reqs {
+		if reqs[r].prepared {
+			continue
+		}
+		for i := range reqs[r].Events {
+			if reqs[r].Events[i].ID == "" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// idSource hands out the ids of one Prepare, made together on first use
+// (newIDs).
+type idSource struct {
+	n   int    // ids still to make
+	ids string // made and not handed out
+}
+
+func (s *idSource) next() string {
+	if s.ids == "" {
+		s.ids, s.n = newIDs(max(s.n, 1)), 0
+	}
+	id := s.ids[:idLen]
+	s.ids = s.ids[idLen:]
+	return id
+}
+
+// checkEvent checks one event and fills in its id, from ids, and stream.
+func (l Limits) checkEvent(i int, e *Event, ids *idSource) error {
 	fail := func(field, reason string) error {
 		return &EventError{Index: i, ID: e.ID, Field: field, Reason: reason}
 	}
@@ -102,14 +138,14 @@ func (l Limits) checkEvent(i int, e *Event) error {
 	if len(e.Data) == 0 {
 		return fail("data", "is required")
 	}
-	if !l.JSONChecked && !validJSON(e.Data) {
+	if !l.JSONChecked && !jsonscan.Valid(e.Data) {
 		return fail("data", "is not valid JSON")
 	}
-	if len(e.Metadata) > 0 && ((!l.JSONChecked && !validJSON(e.Metadata)) || firstByte(e.Metadata) != '{') {
+	if len(e.Metadata) > 0 && ((!l.JSONChecked && !jsonscan.Valid(e.Metadata)) || firstByte(e.Metadata) != '{') {
 		return fail("metadata", "must be a JSON object")
 	}
 	if e.ID == "" {
-		e.ID = NewID()
+		e.ID = ids.next()
 	}
 	if size := e.Size(); size > l.MaxEventBytes {
 		return fail("size", fmt.Sprintf("event is %d bytes, at most %d allowed", size, l.MaxEventBytes))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,38 @@ func TestNewID(t *testing.T) {
 			t.Fatalf("%q after %q: ids of one process must increase", id, prev)
 		}
 		prev = id
+	}
+}
+
+// TestPrepare_IDs: the ids Prepare gives a request's events (made
+// together, beyond one batch of 64) are UUIDv7 and increase, in the
+// events' order and after those made before; the ids sent are kept.
+func TestPrepare_IDs(t *testing.T) {
+	events := make([]sluice.Event, 300)
+	for i := range events {
+		events[i] = sluice.Event{Type: "t", Data: []byte(`1`)}
+		if i%7 == 3 {
+			events[i].ID = "sent-" + strconv.Itoa(i)
+		}
+	}
+	prev := sluice.NewID()
+	if err := sluice.DefaultLimits.Prepare([]sluice.AppendRequest{{Events: events}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range events {
+		if i%7 == 3 {
+			if e.ID != "sent-"+strconv.Itoa(i) {
+				t.Fatalf("event %d: id %q, sent %q", i, e.ID, "sent-"+strconv.Itoa(i))
+			}
+			continue
+		}
+		if !uuidV7.MatchString(e.ID) || e.ID <= prev {
+			t.Fatalf("event %d: id %q after %q: want an increasing UUIDv7", i, e.ID, prev)
+		}
+		prev = e.ID
+	}
+	if next := sluice.NewID(); next <= prev {
+		t.Fatalf("NewID %q after %q", next, prev)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // decodeCloudEvent decodes a CloudEvent in the JSON format (CloudEvents 1.0,
@@ -21,9 +23,9 @@ import (
 // both modes: a CloudEvent without data has data null). Every other attribute (subject, dataschema, datacontenttype,
 // extensions) is a member of the event's metadata, name and value as sent.
 // As in a native envelope, null is as if absent.
-func decodeCloudEvent(b []byte, i, depth int) (Item, int, *syntaxError) {
+func decodeCloudEvent(b []byte, i, depth int) (Item, int, *jsonscan.SyntaxError) {
 	if b[i] != '{' {
-		end, err := skipValue(b, i, depth)
+		end, err := jsonscan.SkipValue(b, i, depth)
 		return Item{Err: &EventProblem{Message: "a CloudEvent must be a JSON object"}}, end, err
 	}
 	var (
@@ -34,42 +36,42 @@ func decodeCloudEvent(b []byte, i, depth int) (Item, int, *syntaxError) {
 		hasData, hasBase64 bool
 		meta               []byte
 	)
-	o := objectReader{b: b, i: i, depth: depth}
+	o := jsonscan.ObjectReader{B: b, Pos: i, Depth: depth}
 	for {
-		key, rawKey, ok, err := o.next()
+		key, rawKey, ok, err := o.Next()
 		if err != nil {
-			return Item{}, o.i, err
+			return Item{}, o.Pos, err
 		}
 		if !ok {
 			break
 		}
 		seen = m.see(seen, key)
-		v, d := o.i, depth+1
+		v, d := o.Pos, depth+1
 		switch string(key) {
 		case "specversion":
-			version, o.i, err = m.str(b, v, d, "/specversion")
+			version, o.Pos, err = m.str(b, v, d, "/specversion")
 		case "id":
-			o.i, err = m.text(b, v, d, "/id", textID)
+			o.Pos, err = m.text(b, v, d, "/id", textID)
 		case "source":
-			o.i, err = m.text(b, v, d, "/source", textSource)
+			o.Pos, err = m.text(b, v, d, "/source", textSource)
 		case "type":
-			o.i, err = m.text(b, v, d, "/type", textType)
+			o.Pos, err = m.text(b, v, d, "/type", textType)
 		case "time":
-			o.i, err = m.text(b, v, d, "/time", textTime)
+			o.Pos, err = m.text(b, v, d, "/time", textTime)
 		case "stream":
-			o.i, err = m.text(b, v, d, "/stream", textStream)
+			o.Pos, err = m.text(b, v, d, "/stream", textStream)
 		case "data":
-			o.i, err = skipValue(b, v, d)
-			m.ev.Data, hasData = b[v:o.i:o.i], true
+			o.Pos, err = jsonscan.SkipValue(b, v, d)
+			m.ev.Data, hasData = b[v:o.Pos:o.Pos], true
 		case "data_base64":
-			o.i, err = m.dataBase64(b, v, d)
+			o.Pos, err = m.dataBase64(b, v, d)
 			hasBase64 = b[v] == '"'
 		default:
-			o.i, err = skipValue(b, v, d)
-			meta = appendMember(meta, rawKey, b[v:o.i])
+			o.Pos, err = jsonscan.SkipValue(b, v, d)
+			meta = appendMember(meta, rawKey, b[v:o.Pos])
 		}
 		if err != nil {
-			return Item{}, o.i, err
+			return Item{}, o.Pos, err
 		}
 	}
 	m.setTexts()
@@ -80,12 +82,12 @@ func decodeCloudEvent(b []byte, i, depth int) (Item, int, *syntaxError) {
 	if meta != nil {
 		m.ev.Metadata = append(meta, '}')
 	}
-	return m.item(), o.i, nil
+	return m.item(), o.Pos, nil
 }
 
 // dataBase64 reads data_base64 at b[v], a string of base64 text, into the
 // event's data as the JSON string sent.
-func (m *members) dataBase64(b []byte, v, depth int) (int, *syntaxError) {
+func (m *members) dataBase64(b []byte, v, depth int) (int, *jsonscan.SyntaxError) {
 	text, end, err := m.str(b, v, depth, "/data_base64")
 	if err != nil || b[v] != '"' {
 		return end, err
@@ -186,12 +188,12 @@ func decodeBinary(r *http.Request, l Limits) ([]Item, *Problem) {
 		case "datacontenttype":
 			m.fail("/datacontenttype", "is the Content-Type header in the binary content mode, not a ce- header")
 		default:
-			meta = appendMember(meta, jsonString(attr), jsonString(value))
+			meta = appendMember(meta, jsonscan.AppendString(nil, attr), jsonscan.AppendString(nil, value))
 		}
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct != "" {
-		meta = appendMember(meta, []byte(`"datacontenttype"`), jsonString(ct))
+		meta = appendMember(meta, []byte(`"datacontenttype"`), jsonscan.AppendString(nil, ct))
 	}
 	switch {
 	case len(bytes.TrimSpace(body)) == 0:
@@ -203,7 +205,7 @@ func decodeBinary(r *http.Request, l Limits) ([]Item, *Problem) {
 		}
 		m.ev.Data = body
 	default:
-		m.ev.Data = jsonString(base64.StdEncoding.EncodeToString(body))
+		m.ev.Data = jsonscan.AppendString(nil, base64.StdEncoding.EncodeToString(body))
 		meta = appendMember(meta, []byte(`"data_base64"`), []byte("true"))
 	}
 	m.setTexts()
@@ -216,8 +218,8 @@ func decodeBinary(r *http.Request, l Limits) ([]Item, *Problem) {
 
 // checkValue checks that b is one JSON value, with whitespace around it
 // at most.
-func checkValue(b []byte) *syntaxError {
-	end, err := skipValue(b, skipSpace(b, 0), 0)
+func checkValue(b []byte) *jsonscan.SyntaxError {
+	end, err := jsonscan.SkipValue(b, jsonscan.SkipSpace(b, 0), 0)
 	if err != nil {
 		return err
 	}
@@ -243,19 +245,4 @@ func jsonMediaType(ct string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))
 	return mt == "" || mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
-}
-
-// jsonString is s as a JSON string: s between quotes when it is printable
-// ASCII without '"' or '\\' (ids, times), else as encoding/json writes it.
-func jsonString(s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
-			return b
-		}
-	}
-	b := make([]byte, 0, len(s)+2)
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // This file turns request bodies into events. Bodies are read whole into
@@ -69,7 +70,7 @@ func DecodeStreamAppend(r *http.Request, l Limits) ([]Item, *Problem) {
 // elementFunc decodes the JSON value at b[i], nested in depth containers,
 // into an item, and returns where the value ends. A syntax error is one of
 // the body as a whole.
-type elementFunc func(b []byte, i, depth int) (Item, int, *syntaxError)
+type elementFunc func(b []byte, i, depth int) (Item, int, *jsonscan.SyntaxError)
 
 // format is one accepted Content-Type.
 type format struct {
@@ -267,7 +268,7 @@ func probeEnd(r io.Reader) error {
 
 // decodeJSON decodes a body that is one JSON value or an array of them.
 func decodeJSON(b []byte, maxEvents int, element elementFunc) ([]Item, *Problem) {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if i == len(b) {
 		return nil, emptyBody()
 	}
@@ -281,7 +282,7 @@ func decodeJSON(b []byte, maxEvents int, element elementFunc) ([]Item, *Problem)
 		}
 		return place(nil, it), nil
 	}
-	i = skipSpace(b, i+1)
+	i = jsonscan.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
 		if err := endOfBody(b, i+1); err != nil {
 			return nil, malformed(err)
@@ -294,7 +295,7 @@ func decodeJSON(b []byte, maxEvents int, element elementFunc) ([]Item, *Problem)
 			return nil, tooManyEvents(maxEvents)
 		}
 		if i == len(b) {
-			return nil, malformed(unexpectedEnd(b))
+			return nil, malformed(jsonscan.UnexpectedEnd(b))
 		}
 		it, end, err := element(b, i, 1)
 		if err != nil {
@@ -312,24 +313,24 @@ func decodeJSON(b []byte, maxEvents int, element elementFunc) ([]Item, *Problem)
 
 // nextElement reads what follows an element of the top-level array, which
 // ended at i: the offset of the next element, or -1 after the array's end.
-func nextElement(b []byte, i int) (int, *syntaxError) {
-	i = skipSpace(b, i)
+func nextElement(b []byte, i int) (int, *jsonscan.SyntaxError) {
+	i = jsonscan.SkipSpace(b, i)
 	switch {
 	case i == len(b):
-		return 0, unexpectedEnd(b)
+		return 0, jsonscan.UnexpectedEnd(b)
 	case b[i] == ',':
-		return skipSpace(b, i+1), nil
+		return jsonscan.SkipSpace(b, i+1), nil
 	case b[i] == ']':
 		return -1, endOfBody(b, i+1)
 	}
-	return 0, invalidChar(b, i, "after an array element; expected ',' or ']'")
+	return 0, jsonscan.InvalidChar(b, i, "after an array element; expected ',' or ']'")
 }
 
 // endOfBody checks that only whitespace follows the top-level value, which
 // ended at i.
-func endOfBody(b []byte, i int) *syntaxError {
-	if i = skipSpace(b, i); i < len(b) {
-		return invalidChar(b, i, "after the top-level value")
+func endOfBody(b []byte, i int) *jsonscan.SyntaxError {
+	if i = jsonscan.SkipSpace(b, i); i < len(b) {
+		return jsonscan.InvalidChar(b, i, "after the top-level value")
 	}
 	return nil
 }
@@ -343,7 +344,7 @@ func decodeLines(b []byte, maxEvents int, element elementFunc) ([]Item, *Problem
 		if n := bytes.IndexByte(b[start:], '\n'); n >= 0 {
 			end = start + n
 		}
-		i := skipSpace(b[:end], start)
+		i := jsonscan.SkipSpace(b[:end], start)
 		if i < end {
 			if len(items) == maxEvents {
 				return nil, tooManyEvents(maxEvents)
@@ -397,6 +398,6 @@ func tooManyEvents(limit int) *Problem {
 		fmt.Sprintf("the body holds more than %d events", limit))
 }
 
-func malformed(err *syntaxError) *Problem {
+func malformed(err *jsonscan.SyntaxError) *Problem {
 	return problemf(http.StatusBadRequest, "malformed_json", "the body is not valid JSON: "+err.Error())
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // members collects an event's members as they are read: the event, the
@@ -58,28 +59,28 @@ func (m *members) item() Item {
 
 // text reads the value at b[v], which must be a string, as the text of
 // field; null leaves it empty.
-func (m *members) text(b []byte, v, depth int, path string, field int) (int, *syntaxError) {
-	var err *syntaxError
+func (m *members) text(b []byte, v, depth int, path string, field int) (int, *jsonscan.SyntaxError) {
+	var err *jsonscan.SyntaxError
 	m.texts[field], v, err = m.str(b, v, depth, path)
 	return v, err
 }
 
 // str reads the value at b[v], which must be a string, and returns its
 // text; null is nil.
-func (m *members) str(b []byte, v, depth int, path string) ([]byte, int, *syntaxError) {
+func (m *members) str(b []byte, v, depth int, path string) ([]byte, int, *jsonscan.SyntaxError) {
 	switch b[v] {
 	case '"':
-		end, plain, err := scanString(b, v)
+		end, plain, err := jsonscan.String(b, v)
 		if err != nil {
 			return nil, end, err
 		}
-		return unquote(b[v:end], plain), end, nil
+		return jsonscan.Unquote(b[v:end], plain), end, nil
 	case 'n':
-		end, err := literal(b, v, "null")
+		end, err := jsonscan.Literal(b, v, "null")
 		return nil, end, err
 	}
 	m.fail(path, "must be a string, not "+kindOf(b[v]))
-	end, err := skipValue(b, v, depth)
+	end, err := jsonscan.SkipValue(b, v, depth)
 	return nil, end, err
 }
 
@@ -103,25 +104,25 @@ func (m *members) setTexts() {
 
 // object reads the value at b[v] into dst, which must be an object; null
 // leaves dst empty.
-func (m *members) object(b []byte, v, depth int, path string, dst *json.RawMessage) (int, *syntaxError) {
+func (m *members) object(b []byte, v, depth int, path string, dst *json.RawMessage) (int, *jsonscan.SyntaxError) {
 	switch b[v] {
 	case '{':
-		end, err := skipValue(b, v, depth)
+		end, err := jsonscan.SkipValue(b, v, depth)
 		*dst = b[v:end:end]
 		return end, err
 	case 'n':
-		return literal(b, v, "null")
+		return jsonscan.Literal(b, v, "null")
 	}
 	m.fail(path, "must be a JSON object, not "+kindOf(b[v]))
-	return skipValue(b, v, depth)
+	return jsonscan.SkipValue(b, v, depth)
 }
 
 // decodeEnvelope decodes a native envelope: id, type, stream, source and
 // time (strings; null is as if absent), data (any JSON value, required),
 // and metadata (an object). Any other member is an error.
-func decodeEnvelope(b []byte, i, depth int) (Item, int, *syntaxError) {
+func decodeEnvelope(b []byte, i, depth int) (Item, int, *jsonscan.SyntaxError) {
 	if b[i] != '{' {
-		end, err := skipValue(b, i, depth)
+		end, err := jsonscan.SkipValue(b, i, depth)
 		return Item{Err: &EventProblem{Message: "an event must be a JSON object"}}, end, err
 	}
 	var (
@@ -129,39 +130,39 @@ func decodeEnvelope(b []byte, i, depth int) (Item, int, *syntaxError) {
 		buf  [8][]byte
 		seen = buf[:0]
 	)
-	o := objectReader{b: b, i: i, depth: depth}
+	o := jsonscan.ObjectReader{B: b, Pos: i, Depth: depth}
 	for {
-		key, _, ok, err := o.next()
+		key, _, ok, err := o.Next()
 		if err != nil {
-			return Item{}, o.i, err
+			return Item{}, o.Pos, err
 		}
 		if !ok {
 			break
 		}
 		seen = m.see(seen, key)
-		v, d := o.i, depth+1
+		v, d := o.Pos, depth+1
 		switch string(key) {
 		case "id":
-			o.i, err = m.text(b, v, d, "/id", textID)
+			o.Pos, err = m.text(b, v, d, "/id", textID)
 		case "type":
-			o.i, err = m.text(b, v, d, "/type", textType)
+			o.Pos, err = m.text(b, v, d, "/type", textType)
 		case "stream":
-			o.i, err = m.text(b, v, d, "/stream", textStream)
+			o.Pos, err = m.text(b, v, d, "/stream", textStream)
 		case "source":
-			o.i, err = m.text(b, v, d, "/source", textSource)
+			o.Pos, err = m.text(b, v, d, "/source", textSource)
 		case "time":
-			o.i, err = m.text(b, v, d, "/time", textTime)
+			o.Pos, err = m.text(b, v, d, "/time", textTime)
 		case "data":
-			o.i, err = skipValue(b, v, d)
-			m.ev.Data = b[v:o.i:o.i]
+			o.Pos, err = jsonscan.SkipValue(b, v, d)
+			m.ev.Data = b[v:o.Pos:o.Pos]
 		case "metadata":
-			o.i, err = m.object(b, v, d, "/metadata", &m.ev.Metadata)
+			o.Pos, err = m.object(b, v, d, "/metadata", &m.ev.Metadata)
 		default:
 			m.fail(pointer(key), "unknown field; an event has id, type, stream, source, time, data and metadata")
-			o.i, err = skipValue(b, v, d)
+			o.Pos, err = jsonscan.SkipValue(b, v, d)
 		}
 		if err != nil {
-			return Item{}, o.i, err
+			return Item{}, o.Pos, err
 		}
 	}
 	m.setTexts()
@@ -169,7 +170,7 @@ func decodeEnvelope(b []byte, i, depth int) (Item, int, *syntaxError) {
 	if m.ev.Data == nil {
 		m.fail("/data", "is required")
 	}
-	return m.item(), o.i, nil
+	return m.item(), o.Pos, nil
 }
 
 // pointer is the JSON pointer of the member key of an event.
@@ -195,6 +196,3 @@ func kindOf(c byte) string {
 	}
 	return "a number"
 }
-
-// unquote returns the text of the JSON string token tok as encoding/json
-// would read it (invalid UTF-8 becomes U+FFFD): a slice of tok when it can.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -58,9 +59,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	case p != nil:
 		writeProblem(w, p)
 	case async:
-		writeJSON(w, http.StatusAccepted, answer)
+		writeBody(w, http.StatusAccepted, jsonContentType, answer.appendJSON)
 	default:
-		writeJSON(w, http.StatusOK, answer)
+		writeBody(w, http.StatusOK, jsonContentType, answer.appendJSON)
 	}
 }
 
@@ -173,7 +174,16 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, decode decoder) (
 // request when the key may not send one of the types.
 func (s *Server) stamp(r *http.Request, items []Item) *Problem {
 	ks := keyFrom(r)
-	received := strconv.Quote(time.Now().UTC().Format(time.RFC3339Nano))
+	var memberBuf [64]byte
+	member := append(memberBuf[:0], `"received_at":"`...)
+	member = append(time.Now().UTC().AppendFormat(member, time.RFC3339Nano), '"')
+	// Every event's new metadata is written into one buffer, made at its
+	// final size: one allocation per request instead of several per event.
+	size := 0
+	for i := range items {
+		size += len(items[i].Event.Metadata) + len(member) + len("{,}")
+	}
+	metadata := make([]byte, 0, size)
 	for i := range items {
 		e := &items[i].Event
 		if items[i].Err != nil {
@@ -187,28 +197,32 @@ func (s *Server) stamp(r *http.Request, items []Item) *Problem {
 		if e.Source == "" {
 			e.Source = ks.Name
 		}
-		e.Metadata = withMember(e.Metadata, "received_at", received)
+		start := len(metadata)
+		metadata = appendWithMember(metadata, e.Metadata, member)
+		e.Metadata = metadata[start:len(metadata):len(metadata)]
 	}
 	return nil
 }
 
-// withMember returns the JSON object obj (nil: {}) with the member
-// "name": value appended; value is JSON. Appended last, it is the one that
-// JSON readers keep if the client sent the same name.
-func withMember(obj json.RawMessage, name, value string) json.RawMessage {
-	member := strconv.Quote(name) + ":" + value
-	trimmed := strings.TrimRight(string(obj), " \t\r\n")
-	if !strings.HasSuffix(trimmed, "}") { // none, or not an object: Validate reports the latter
-		if len(strings.TrimSpace(trimmed)) == 0 {
-			return json.RawMessage("{" + member + "}")
-		}
-		return obj
+// appendWithMember appends the JSON object obj (empty: {}) with member
+// (`"name":value`) added last, where JSON readers keep it if the client
+// sent the same name; obj is appended as it is when it is not an object,
+// which Validate reports. It appends at most len(obj)+len(member)+3 bytes.
+func appendWithMember(b, obj, member []byte) []byte {
+	trimmed := bytes.TrimRight(obj, " \t\r\n")
+	switch {
+	case len(trimmed) == 0:
+	case trimmed[len(trimmed)-1] != '}':
+		return append(b, obj...)
+	case len(bytes.TrimSpace(trimmed[bytes.IndexByte(trimmed, '{')+1:len(trimmed)-1])) > 0:
+		b = append(b, trimmed[:len(trimmed)-1]...)
+		b = append(b, ',')
+		b = append(b, member...)
+		return append(b, '}')
 	}
-	body := strings.TrimSpace(trimmed[strings.IndexByte(trimmed, '{')+1 : len(trimmed)-1])
-	if body == "" {
-		return json.RawMessage("{" + member + "}")
-	}
-	return json.RawMessage(trimmed[:len(trimmed)-1] + "," + member + "}")
+	b = append(b, '{')
+	b = append(b, member...)
+	return append(b, '}')
 }
 
 // appendAnswer is the answer of POST /v1/streams/{stream}/events.
@@ -269,7 +283,7 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.events.WithLabelValues("accepted").Add(float64(len(res.Events) - answer.Duplicates))
 	s.metrics.events.WithLabelValues("duplicate").Add(float64(answer.Duplicates))
-	writeJSON(w, http.StatusCreated, answer)
+	writeBody(w, http.StatusCreated, jsonContentType, answer.appendJSON)
 }
 
 // writeEvents answers 200 with {"events": [...], then the members rest

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -47,16 +46,8 @@ func problemf(status int, code, detail string) *Problem {
 
 // writeProblem answers with p.
 func writeProblem(w http.ResponseWriter, p *Problem) {
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
 	if p.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
 	}
-	body := struct {
-		Type string `json:"type"`
-		*Problem
-	}{"https://sluice.dev/problems/" + p.Code, p}
-	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(body)
+	writeBody(w, p.Status, problemContentType, p.appendJSON)
 }

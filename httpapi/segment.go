@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // This file is the Segment HTTP Tracking API: the routes that Segment's
@@ -187,7 +188,8 @@ func (s *Server) segmentIngest(typ string) http.HandlerFunc {
 			writeProblem(w, p)
 			return
 		}
-		writeJSON(w, http.StatusOK, segmentAnswer{Success: true, Accepted: answer.Accepted, Duplicates: answer.Duplicates, Rejected: answer.Rejected})
+		sa := segmentAnswer{Success: true, Accepted: answer.Accepted, Duplicates: answer.Duplicates, Rejected: answer.Rejected}
+		writeBody(w, http.StatusOK, jsonContentType, sa.appendJSON)
 	}
 }
 
@@ -271,7 +273,7 @@ func decodeSegmentBatch(b []byte, c SegmentConfig) (segmentRequest, *Problem) {
 	var batch []byte
 	for _, m := range top {
 		var err error
-		switch string(unquote(m.key, false)) {
+		switch string(jsonscan.Unquote(m.key, false)) {
 		case "batch":
 			batch = m.value
 		case "writeKey":
@@ -284,13 +286,13 @@ func decodeSegmentBatch(b []byte, c SegmentConfig) (segmentRequest, *Problem) {
 			req.integrations, err = optionalObject(m.value)
 		}
 		if err != nil {
-			return req, problemf(http.StatusBadRequest, "invalid_batch", "/"+string(unquote(m.key, false))+" "+err.Error())
+			return req, problemf(http.StatusBadRequest, "invalid_batch", "/"+string(jsonscan.Unquote(m.key, false))+" "+err.Error())
 		}
 	}
 	if len(batch) == 0 || batch[0] != '[' {
 		return req, problemf(http.StatusBadRequest, "invalid_batch", "the body has no batch: an array of messages")
 	}
-	i := skipSpace(batch, 1)
+	i := jsonscan.SkipSpace(batch, 1)
 	if batch[i] == ']' {
 		return req, problemf(http.StatusBadRequest, "no_events", "the batch is empty")
 	}
@@ -300,11 +302,11 @@ func decodeSegmentBatch(b []byte, c SegmentConfig) (segmentRequest, *Problem) {
 		}
 		m, end := decodeSegmentFields(batch[i:], "", c)
 		req.messages = append(req.messages, m)
-		i = skipSpace(batch, i+end)
+		i = jsonscan.SkipSpace(batch, i+end)
 		if batch[i] == ']' {
 			return req, nil
 		}
-		i = skipSpace(batch, i+1) // a ','
+		i = jsonscan.SkipSpace(batch, i+1) // a ','
 	}
 }
 
@@ -314,13 +316,13 @@ func decodeSegmentMessage(b []byte, typ string, c SegmentConfig) (segmentRequest
 	if _, p := segmentObject(b); p != nil {
 		return segmentRequest{}, p
 	}
-	m, _ := decodeSegmentFields(b[skipSpace(b, 0):], typ, c)
+	m, _ := decodeSegmentFields(b[jsonscan.SkipSpace(b, 0):], typ, c)
 	return segmentRequest{messages: []segmentMessage{m}, writeKey: m.writeKeyOf()}, nil
 }
 
 // segmentObject checks that b is one JSON object and returns its members.
 func segmentObject(b []byte) ([]rawMember, *Problem) {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if i == len(b) {
 		return nil, emptyBody()
 	}
@@ -342,19 +344,19 @@ func segmentObject(b []byte) ([]rawMember, *Problem) {
 
 // objectMembers returns the members of the object at b[i], nested in
 // depth containers, and where the object ends.
-func objectMembers(b []byte, i, depth int) ([]rawMember, int, *syntaxError) {
+func objectMembers(b []byte, i, depth int) ([]rawMember, int, *jsonscan.SyntaxError) {
 	members := make([]rawMember, 0, 16)
-	o := objectReader{b: b, i: i, depth: depth}
+	o := jsonscan.ObjectReader{B: b, Pos: i, Depth: depth}
 	for {
-		_, rawKey, ok, err := o.next()
+		_, rawKey, ok, err := o.Next()
 		if err != nil || !ok {
-			return members, o.i, err
+			return members, o.Pos, err
 		}
-		v := o.i
-		if o.i, err = skipValue(b, v, depth+1); err != nil {
-			return members, o.i, err
+		v := o.Pos
+		if o.Pos, err = jsonscan.SkipValue(b, v, depth+1); err != nil {
+			return members, o.Pos, err
 		}
-		members = append(members, rawMember{key: rawKey, value: b[v:o.i]})
+		members = append(members, rawMember{key: rawKey, value: b[v:o.Pos]})
 	}
 }
 
@@ -367,7 +369,7 @@ func objectMembers(b []byte, i, depth int) ([]rawMember, int, *syntaxError) {
 func decodeSegmentFields(b []byte, typ string, c SegmentConfig) (segmentMessage, int) {
 	m := segmentMessage{typ: typ}
 	if b[0] != '{' {
-		end, _ := skipValue(b, 0, 1) // b is valid JSON
+		end, _ := jsonscan.SkipValue(b, 0, 1) // b is valid JSON
 		m.raw = b[:end]
 		m.fail("", "a message must be a JSON object, not "+kindOf(b[0]))
 		return m, end
@@ -378,7 +380,7 @@ func decodeSegmentFields(b []byte, typ string, c SegmentConfig) (segmentMessage,
 	raw := m.raw
 	var groupID, previousID string
 	for k, mb := range m.members {
-		name := unquote(mb.key, false)
+		name := jsonscan.Unquote(mb.key, false)
 		for _, before := range m.members[:k] {
 			if string(before.key) == string(mb.key) {
 				m.fail("/"+string(name), "is given more than once")
@@ -468,7 +470,7 @@ func optionalString(v []byte) (string, error) {
 	case 'n':
 		return "", nil
 	case '"':
-		return string(unquote(v, false)), nil
+		return string(jsonscan.Unquote(v, false)), nil
 	}
 	return "", errNotString
 }
@@ -576,7 +578,7 @@ func (m *segmentMessage) toEvent(req segmentRequest, c SegmentConfig, now time.T
 	}
 	data := make([]byte, 0, len(m.raw)+len(req.context)+len(req.integrations)+256)
 	data = append(data, `{"type":`...)
-	data = append(data, jsonString(m.typ)...)
+	data = jsonscan.AppendString(data, m.typ)
 	for _, mb := range m.members {
 		switch string(mb.key) {
 		case `"type"`, `"writeKey"`, `"messageId"`, `"timestamp"`, `"originalTimestamp"`, `"sentAt"`, `"receivedAt"`, `"context"`, `"integrations"`:
@@ -584,21 +586,21 @@ func (m *segmentMessage) toEvent(req segmentRequest, c SegmentConfig, now time.T
 		}
 		data = appendRawMember(data, mb.key, mb.value)
 	}
-	data = appendRawMember(data, []byte(`"messageId"`), jsonString(m.messageID))
+	data = appendStringMember(data, `"messageId"`, m.messageID)
 	if ctx := mergeObjects(req.context, m.context); ctx != nil {
 		data = appendRawMember(data, []byte(`"context"`), ctx)
 	}
 	if in := mergeObjects(req.integrations, m.integrations); in != nil {
 		data = appendRawMember(data, []byte(`"integrations"`), in)
 	}
-	data = appendRawMember(data, []byte(`"timestamp"`), jsonString(timestamp))
+	data = appendStringMember(data, `"timestamp"`, timestamp)
 	if original != "" {
-		data = appendRawMember(data, []byte(`"originalTimestamp"`), jsonString(original))
+		data = appendStringMember(data, `"originalTimestamp"`, original)
 	}
 	if sentAt != "" {
-		data = appendRawMember(data, []byte(`"sentAt"`), jsonString(sentAt))
+		data = appendStringMember(data, `"sentAt"`, sentAt)
 	}
-	data = appendRawMember(data, []byte(`"receivedAt"`), jsonString(received))
+	data = appendStringMember(data, `"receivedAt"`, received)
 	data = append(data, '}')
 	return sluice.Event{ID: m.messageID, Type: m.eventType(c), Stream: m.stream(c), Time: timestamp, Data: data}
 }
@@ -614,6 +616,17 @@ func appendRawMember(obj, key, value []byte) []byte {
 	return append(obj, value...)
 }
 
+// appendStringMember appends the member key: the JSON string of s, as
+// appendRawMember does.
+func appendStringMember(obj []byte, key, s string) []byte {
+	if obj[len(obj)-1] != '{' {
+		obj = append(obj, ',')
+	}
+	obj = append(obj, key...)
+	obj = append(obj, ':')
+	return jsonscan.AppendString(obj, s)
+}
+
 // mergeObjects returns the object over with the members of base that over
 // does not have; nil when both are nil.
 func mergeObjects(base, over []byte) []byte {
@@ -627,11 +640,11 @@ func mergeObjects(base, over []byte) []byte {
 	overMembers, _, _ := objectMembers(over, 0, 1)
 	names := make(map[string]bool, len(overMembers))
 	for _, mb := range overMembers {
-		names[string(unquote(mb.key, false))] = true
+		names[string(jsonscan.Unquote(mb.key, false))] = true
 	}
 	merged := append(make([]byte, 0, len(base)+len(over)), '{')
 	for _, mb := range baseMembers {
-		if !names[string(unquote(mb.key, false))] {
+		if !names[string(jsonscan.Unquote(mb.key, false))] {
 			merged = appendRawMember(merged, mb.key, mb.value)
 		}
 	}
@@ -691,22 +704,23 @@ func (s *Server) segmentMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.segmentMetrics.Add(float64(max(series, 1)))
 	setSegmentCORS(w, r)
-	writeJSON(w, http.StatusOK, segmentAnswer{Success: true, Rejected: []EventProblem{}})
+	sa := segmentAnswer{Success: true, Rejected: []EventProblem{}}
+	writeBody(w, http.StatusOK, jsonContentType, sa.appendJSON)
 }
 
 // arrayLength counts the elements of the valid JSON array a.
-func arrayLength(a []byte) (int, *syntaxError) {
+func arrayLength(a []byte) (int, *jsonscan.SyntaxError) {
 	n := 0
-	i := skipSpace(a, 1)
+	i := jsonscan.SkipSpace(a, 1)
 	for i < len(a) && a[i] != ']' {
-		end, err := skipValue(a, i, 1)
+		end, err := jsonscan.SkipValue(a, i, 1)
 		if err != nil {
 			return n, err
 		}
 		n++
-		i = skipSpace(a, end)
+		i = jsonscan.SkipSpace(a, end)
 		if i < len(a) && a[i] == ',' {
-			i = skipSpace(a, i+1)
+			i = jsonscan.SkipSpace(a, i+1)
 		}
 	}
 	return n, nil

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"math/bits"
@@ -8,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // The fast path. Decoding an event's data into maps and running the
@@ -369,17 +372,12 @@ func (s *fastSchema) name(sc *scanner) (i int, known, ok bool) {
 	if sc.next() != '"' {
 		return 0, false, false
 	}
-	tok, plain, ok := sc.str()
+	name, ok := sc.str()
 	if !ok {
 		return 0, false, false
 	}
-	if plain {
-		i, known = s.names[string(tok[1:len(tok)-1])]
-		return i, known, true
-	}
-	name, ok := unquote(tok)
-	i, known = s.names[name]
-	return i, known, ok
+	i, known = s.names[string(name)]
+	return i, known, true
 }
 
 func (s *fastSchema) validArray(sc *scanner, depth int) bool {
@@ -391,19 +389,14 @@ func (s *fastSchema) validArray(sc *scanner, depth int) bool {
 }
 
 func (s *fastSchema) validString(sc *scanner) bool {
-	tok, plain, ok := sc.str()
+	text, ok := sc.str()
 	if !ok || !s.allows(typeString) {
 		return false
 	}
 	if s.minLength == 0 && s.maxLength < 0 && s.pattern == nil && s.format == nil && s.enums == nil {
 		return true
 	}
-	v := string(tok[1 : len(tok)-1])
-	if !plain {
-		if v, ok = unquote(tok); !ok {
-			return false
-		}
-	}
+	v := string(text)
 	if n := utf8.RuneCountInString(v); n < s.minLength || s.maxLength >= 0 && n > s.maxLength {
 		return false
 	}
@@ -413,13 +406,6 @@ func (s *fastSchema) validString(sc *scanner) bool {
 		}
 	}
 	return (s.pattern == nil || s.pattern.MatchString(v)) && (s.format == nil || s.format.Validate(v) == nil)
-}
-
-// unquote returns the value of the string tok as encoding/json decodes it.
-func unquote(tok []byte) (string, bool) {
-	var v string
-	err := json.Unmarshal(tok, &v)
-	return v, err == nil
 }
 
 func contains(e []string, v string) bool {
@@ -452,7 +438,9 @@ func (s *fastSchema) validNumber(sc *scanner) bool {
 	return true
 }
 
-// scanner reads the JSON text data as strictly as encoding/json does.
+// scanner reads the JSON text data with jsonscan, sluice's one JSON
+// scanner: as strictly as encoding/json does, and strings must be UTF-8
+// (a text with other bytes is "not sure", left to the full validator).
 type scanner struct {
 	data []byte
 	i    int
@@ -460,12 +448,8 @@ type scanner struct {
 
 // next skips whitespace and returns the byte at sc.i, 0 at the end.
 func (sc *scanner) next() byte {
-	for ; sc.i < len(sc.data); sc.i++ {
-		switch c := sc.data[sc.i]; c {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return c
-		}
+	if sc.i = jsonscan.SkipSpace(sc.data, sc.i); sc.i < len(sc.data) {
+		return sc.data[sc.i]
 	}
 	return 0
 }
@@ -498,95 +482,29 @@ func (sc *scanner) list(end byte, each func() bool) (n int, ok bool) {
 
 // literal reads want (true, false or null).
 func (sc *scanner) literal(want string) bool {
-	if len(sc.data)-sc.i < len(want) || string(sc.data[sc.i:sc.i+len(want)]) != want {
-		return false
-	}
-	sc.i += len(want)
-	return true
+	end, err := jsonscan.Literal(sc.data, sc.i, want)
+	sc.i = end
+	return err == nil
 }
 
-// str reads a string and returns it with its quotes. plain says that its
-// value is the text between the quotes, without escapes and in UTF-8;
-// otherwise json.Unmarshal of tok gives it.
-func (sc *scanner) str() (tok []byte, plain, ok bool) {
-	d := sc.data
-	plain, ascii := true, true
-	for i := sc.i + 1; i < len(d); i++ {
-		switch c := d[i]; {
-		case c == '"':
-			tok, sc.i = d[sc.i:i+1], i+1
-			return tok, plain && (ascii || utf8.Valid(tok)), true
-		case c == '\\':
-			plain = false
-			i++
-			if i == len(d) {
-				return nil, false, false
-			}
-			switch d[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(d)-i <= 4 || !hex(d[i+1]) || !hex(d[i+2]) || !hex(d[i+3]) || !hex(d[i+4]) {
-					return nil, false, false
-				}
-				i += 4
-			default:
-				return nil, false, false
-			}
-		case c < 0x20:
-			return nil, false, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
+// str reads a string and returns its text as encoding/json decodes it: a
+// slice of data unless it has escapes.
+func (sc *scanner) str() (text []byte, ok bool) {
+	end, plain, err := jsonscan.String(sc.data, sc.i)
+	if err != nil {
+		return nil, false
 	}
-	return nil, false, false
+	text, sc.i = jsonscan.Unquote(sc.data[sc.i:end], plain), end
+	return text, true
 }
-
-func hex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // number reads a number; integer says that it has neither fraction nor
 // exponent.
 func (sc *scanner) number() (lit []byte, integer, ok bool) {
-	d, i := sc.data, sc.i
-	if d[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case i < len(d) && '1' <= d[i] && d[i] <= '9':
-		i = digits(d, i)
-	default:
+	end, err := jsonscan.Number(sc.data, sc.i)
+	if err != nil {
 		return nil, false, false
 	}
-	integer = true
-	if i < len(d) && d[i] == '.' {
-		integer = false
-		j := digits(d, i+1)
-		if j == i+1 {
-			return nil, false, false
-		}
-		i = j
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		integer = false
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		j := digits(d, i)
-		if j == i {
-			return nil, false, false
-		}
-		i = j
-	}
-	lit, sc.i = d[sc.i:i], i
-	return lit, integer, true
-}
-
-// digits returns the index after the digits of d from i.
-func digits(d []byte, i int) int {
-	for i < len(d) && '0' <= d[i] && d[i] <= '9' {
-		i++
-	}
-	return i
+	lit, sc.i = sc.data[sc.i:end], end
+	return lit, !bytes.ContainsAny(lit, ".eE"), true
 }

@@ -1,4 +1,4 @@
-package httpapi
+package jsonscan
 
 import (
 	"bytes"
@@ -8,9 +8,17 @@ import (
 	"unicode/utf8"
 )
 
-// unquote returns the text of the JSON string token tok as encoding/json
+// Valid reports whether b is exactly one JSON value (RFC 8259) with
+// optional whitespace around it, its strings UTF-8: what encoding/json.Valid
+// says, except that it also refuses invalid UTF-8 (FuzzValid checks both).
+func Valid(b []byte) bool {
+	end, err := SkipValue(b, 0, 0)
+	return err == nil && SkipSpace(b, end) == len(b)
+}
+
+// Unquote returns the text of the JSON string token tok as encoding/json
 // would read it (invalid UTF-8 becomes U+FFFD): a slice of tok when it can.
-func unquote(tok []byte, plain bool) []byte {
+func Unquote(tok []byte, plain bool) []byte {
 	s := tok[1 : len(tok)-1]
 	if plain || bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
 		return s
@@ -20,112 +28,113 @@ func unquote(tok []byte, plain bool) []byte {
 	return []byte(text)
 }
 
-// objectReader reads the members of the object at b[i], nested in depth
-// containers. After next returns a member, i is the offset of its value, and
-// the caller moves i past the value.
-type objectReader struct {
-	b     []byte
-	i     int
-	depth int
+// ObjectReader reads the members of the object at B[Pos], nested in Depth
+// containers. After Next returns a member, Pos is the offset of its value,
+// and the caller moves Pos past the value.
+type ObjectReader struct {
+	B     []byte
+	Pos   int
+	Depth int
 	n     int // members read
 }
 
-// next reads up to the next member's value and returns the member's name,
+// Next reads up to the next member's value and returns the member's name,
 // unquoted and as the token sent; ok is false at the object's end, after
-// which i is the offset after it.
-func (o *objectReader) next() (key, rawKey []byte, ok bool, err *syntaxError) {
-	b, i := o.b, o.i
+// which Pos is the offset after it.
+func (o *ObjectReader) Next() (key, rawKey []byte, ok bool, err *SyntaxError) {
+	b, i := o.B, o.Pos
 	if o.n == 0 {
-		if o.depth >= maxDepth {
+		if o.Depth >= MaxDepth {
 			return nil, nil, false, tooDeep(i)
 		}
-		i = skipSpace(b, i+1)
+		i = SkipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
-			o.i = i + 1
+			o.Pos = i + 1
 			return nil, nil, false, nil
 		}
 	} else {
-		i = skipSpace(b, i)
+		i = SkipSpace(b, i)
 		switch {
 		case i == len(b):
-			return nil, nil, false, unexpectedEnd(b)
+			return nil, nil, false, UnexpectedEnd(b)
 		case b[i] == '}':
-			o.i = i + 1
+			o.Pos = i + 1
 			return nil, nil, false, nil
 		case b[i] != ',':
-			return nil, nil, false, invalidChar(b, i, "after an object member; expected ',' or '}'")
+			return nil, nil, false, InvalidChar(b, i, "after an object member; expected ',' or '}'")
 		}
-		i = skipSpace(b, i+1)
+		i = SkipSpace(b, i+1)
 	}
-	end, v, plain, err := memberName(b, i)
+	end, v, plain, err := MemberName(b, i)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	o.i, o.n = v, o.n+1
+	o.Pos, o.n = v, o.n+1
 	rawKey = b[i:end]
-	return unquote(rawKey, plain), rawKey, true, nil
+	return Unquote(rawKey, plain), rawKey, true, nil
 }
 
-// memberName reads a member's name at b[i] and the ':' after it. It
+// MemberName reads a member's name at b[i] and the ':' after it. It
 // returns where the name ends, where the value starts, and whether the name
-// is plain (see scanString).
-func memberName(b []byte, i int) (end, v int, plain bool, err *syntaxError) {
+// is plain (see String).
+func MemberName(b []byte, i int) (end, v int, plain bool, err *SyntaxError) {
 	if i == len(b) {
-		return i, i, false, unexpectedEnd(b)
+		return i, i, false, UnexpectedEnd(b)
 	}
 	if b[i] != '"' {
-		return i, i, false, invalidChar(b, i, "looking for the beginning of an object member's name")
+		return i, i, false, InvalidChar(b, i, "looking for the beginning of an object member's name")
 	}
-	if end, plain, err = scanString(b, i); err != nil {
+	if end, plain, err = String(b, i); err != nil {
 		return end, end, false, err
 	}
-	v = skipSpace(b, end)
+	v = SkipSpace(b, end)
 	if v == len(b) {
-		return end, v, false, unexpectedEnd(b)
+		return end, v, false, UnexpectedEnd(b)
 	}
 	if b[v] != ':' {
-		return end, v, false, invalidChar(b, v, "after an object member's name; expected ':'")
+		return end, v, false, InvalidChar(b, v, "after an object member's name; expected ':'")
 	}
-	if v = skipSpace(b, v+1); v == len(b) {
-		return end, v, false, unexpectedEnd(b)
+	if v = SkipSpace(b, v+1); v == len(b) {
+		return end, v, false, UnexpectedEnd(b)
 	}
 	return end, v, plain, nil
 }
 
-// maxDepth is the deepest nesting of arrays and objects accepted, as in
+// MaxDepth is the deepest nesting of arrays and objects accepted, as in
 // encoding/json.
-const maxDepth = 10000
+const MaxDepth = 10000
 
-// syntaxError says why a body is not JSON and where.
-type syntaxError struct {
+// SyntaxError says why a text is not JSON and where.
+type SyntaxError struct {
 	Offset int
 	Msg    string
 }
 
-func (e *syntaxError) Error() string {
+func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("%s at byte offset %d", e.Msg, e.Offset)
 }
 
-func unexpectedEnd(b []byte) *syntaxError {
-	return &syntaxError{Offset: len(b), Msg: "unexpected end of JSON input"}
+// UnexpectedEnd reports that b ends inside a value.
+func UnexpectedEnd(b []byte) *SyntaxError {
+	return &SyntaxError{Offset: len(b), Msg: "unexpected end of JSON input"}
 }
 
-func tooDeep(i int) *syntaxError {
-	return &syntaxError{Offset: i, Msg: fmt.Sprintf("nesting deeper than %d", maxDepth)}
+func tooDeep(i int) *SyntaxError {
+	return &SyntaxError{Offset: i, Msg: fmt.Sprintf("nesting deeper than %d", MaxDepth)}
 }
 
-// invalidChar reports the byte at b[i], which was not expected where.
-func invalidChar(b []byte, i int, where string) *syntaxError {
+// InvalidChar reports the byte at b[i], which was not expected where.
+func InvalidChar(b []byte, i int, where string) *SyntaxError {
 	c := fmt.Sprintf("%q", b[i])
 	if b[i] >= 0x80 {
 		c = fmt.Sprintf("byte 0x%02x", b[i])
 	}
-	return &syntaxError{Offset: i, Msg: "invalid character " + c + " " + where}
+	return &SyntaxError{Offset: i, Msg: "invalid character " + c + " " + where}
 }
 
-// skipSpace returns the offset of the first byte from i on that is not JSON
+// SkipSpace returns the offset of the first byte from i on that is not JSON
 // whitespace.
-func skipSpace(b []byte, i int) int {
+func SkipSpace(b []byte, i int) int {
 	if i < len(b) && b[i] > ' ' {
 		return i
 	}
@@ -140,45 +149,45 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipValue reads the JSON value at b[i], nested in depth containers, and
-// returns the offset after it.
-func skipValue(b []byte, i, depth int) (int, *syntaxError) {
+// SkipValue reads the JSON value at b[i] (after any whitespace), nested in
+// depth containers, and returns the offset after it.
+func SkipValue(b []byte, i, depth int) (int, *SyntaxError) {
 	var stackBuf [32]byte
 	stack := stackBuf[:0] // the closing byte of each open container
-	var err *syntaxError
+	var err *SyntaxError
 	for {
 		// A value starts at i.
-		if i = skipSpace(b, i); i == len(b) {
-			return i, unexpectedEnd(b)
+		if i = SkipSpace(b, i); i == len(b) {
+			return i, UnexpectedEnd(b)
 		}
 		switch c := b[i]; c {
 		case '{', '[':
-			if depth+len(stack) >= maxDepth {
+			if depth+len(stack) >= MaxDepth {
 				return i, tooDeep(i)
 			}
 			closer := c + 2 // '}' or ']'
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 			if i < len(b) && b[i] == closer {
 				i++
 				break
 			}
 			stack = append(stack, closer)
 			if c == '{' {
-				if _, i, _, err = memberName(b, i); err != nil {
+				if _, i, _, err = MemberName(b, i); err != nil {
 					return i, err
 				}
 			}
 			continue
 		case '"':
-			i, _, err = scanString(b, i)
+			i, _, err = String(b, i)
 		case 't':
-			i, err = literal(b, i, "true")
+			i, err = Literal(b, i, "true")
 		case 'f':
-			i, err = literal(b, i, "false")
+			i, err = Literal(b, i, "false")
 		case 'n':
-			i, err = literal(b, i, "null")
+			i, err = Literal(b, i, "null")
 		default:
-			i, err = number(b, i)
+			i, err = Number(b, i)
 		}
 		if err != nil {
 			return i, err
@@ -194,10 +203,10 @@ func skipValue(b []byte, i, depth int) (int, *syntaxError) {
 // containers of stack: the closing of containers, then a ',' and, in an
 // object, the next member's name. It returns where the next value starts
 // and the containers still open; with none open, the offset after the last.
-func afterValue(b []byte, i int, stack []byte) (int, []byte, *syntaxError) {
+func afterValue(b []byte, i int, stack []byte) (int, []byte, *SyntaxError) {
 	for len(stack) > 0 {
-		if i = skipSpace(b, i); i == len(b) {
-			return i, stack, unexpectedEnd(b)
+		if i = SkipSpace(b, i); i == len(b) {
+			return i, stack, UnexpectedEnd(b)
 		}
 		closer := stack[len(stack)-1]
 		switch b[i] {
@@ -205,18 +214,18 @@ func afterValue(b []byte, i int, stack []byte) (int, []byte, *syntaxError) {
 			stack = stack[:len(stack)-1]
 			i++
 		case ',':
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 			if closer == '}' {
-				var err *syntaxError
-				_, i, _, err = memberName(b, i)
+				var err *SyntaxError
+				_, i, _, err = MemberName(b, i)
 				return i, stack, err
 			}
 			return i, stack, nil
 		default:
 			if closer == '}' {
-				return i, stack, invalidChar(b, i, "after an object member; expected ',' or '}'")
+				return i, stack, InvalidChar(b, i, "after an object member; expected ',' or '}'")
 			}
-			return i, stack, invalidChar(b, i, "after an array element; expected ',' or ']'")
+			return i, stack, InvalidChar(b, i, "after an array element; expected ',' or ']'")
 		}
 	}
 	return i, stack, nil
@@ -247,10 +256,10 @@ func special(w uint64) bool {
 	return (zeroQuote|zeroBackslash|control)&highs != 0
 }
 
-// scanString reads the JSON string at b[i] (a '"') and returns the offset
+// String reads the JSON string at b[i] (a '"') and returns the offset
 // after it, and whether it is plain: ASCII without escapes, its text the
 // bytes between the quotes.
-func scanString(b []byte, i int) (end int, plain bool, err *syntaxError) {
+func String(b []byte, i int) (end int, plain bool, err *SyntaxError) {
 	var high uint64 // the bytes of the string ORed, to tell ASCII
 	escaped := false
 	start := i + 1
@@ -267,13 +276,13 @@ func scanString(b []byte, i int) (end int, plain bool, err *syntaxError) {
 			i++
 		}
 		if i == len(b) {
-			return i, false, unexpectedEnd(b)
+			return i, false, UnexpectedEnd(b)
 		}
 		switch b[i] {
 		case '"':
 			if high&highs != 0 {
 				if bad := invalidUTF8(b[start:i]); bad >= 0 {
-					return start + bad, false, &syntaxError{Offset: start + bad, Msg: "invalid UTF-8 in a string"}
+					return start + bad, false, &SyntaxError{Offset: start + bad, Msg: "invalid UTF-8 in a string"}
 				}
 			}
 			return i + 1, !escaped && high&highs == 0, nil
@@ -283,7 +292,7 @@ func scanString(b []byte, i int) (end int, plain bool, err *syntaxError) {
 				return i, false, err
 			}
 		default:
-			return i, false, invalidChar(b, i, "in a string (control characters must be escaped)")
+			return i, false, InvalidChar(b, i, "in a string (control characters must be escaped)")
 		}
 	}
 }
@@ -308,10 +317,10 @@ func invalidUTF8(s []byte) int {
 
 // escape checks the escape sequence at b[i] (a '\\') and returns the offset
 // of its last byte.
-func escape(b []byte, i int) (int, *syntaxError) {
+func escape(b []byte, i int) (int, *SyntaxError) {
 	i++
 	if i == len(b) {
-		return i, unexpectedEnd(b)
+		return i, UnexpectedEnd(b)
 	}
 	switch b[i] {
 	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -319,42 +328,42 @@ func escape(b []byte, i int) (int, *syntaxError) {
 	case 'u':
 		for k := 0; k < 4; k++ {
 			if i++; i == len(b) {
-				return i, unexpectedEnd(b)
+				return i, UnexpectedEnd(b)
 			}
 			if !isHex(b[i]) {
-				return i, invalidChar(b, i, "in a \\u escape")
+				return i, InvalidChar(b, i, "in a \\u escape")
 			}
 		}
 		return i, nil
 	}
-	return i, invalidChar(b, i, "in an escape sequence")
+	return i, InvalidChar(b, i, "in an escape sequence")
 }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// literal reads lit (true, false or null) at b[i].
-func literal(b []byte, i int, lit string) (int, *syntaxError) {
+// Literal reads lit (true, false or null) at b[i].
+func Literal(b []byte, i int, lit string) (int, *SyntaxError) {
 	for k := 0; k < len(lit); k, i = k+1, i+1 {
 		if i == len(b) {
-			return i, unexpectedEnd(b)
+			return i, UnexpectedEnd(b)
 		}
 		if b[i] != lit[k] {
-			return i, invalidChar(b, i, "in literal "+lit)
+			return i, InvalidChar(b, i, "in literal "+lit)
 		}
 	}
 	return i, nil
 }
 
-// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at b[i].
-func number(b []byte, i int) (int, *syntaxError) {
+// Number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at b[i].
+func Number(b []byte, i int) (int, *SyntaxError) {
 	if b[i] == '-' {
 		if i++; i == len(b) {
-			return i, unexpectedEnd(b)
+			return i, UnexpectedEnd(b)
 		}
 		if !isDigit(b[i]) {
-			return i, invalidChar(b, i, "in a number")
+			return i, InvalidChar(b, i, "in a number")
 		}
 	}
 	switch {
@@ -363,9 +372,9 @@ func number(b []byte, i int) (int, *syntaxError) {
 	case isDigit(b[i]):
 		i = digits(b, i)
 	default:
-		return i, invalidChar(b, i, "looking for the beginning of a value")
+		return i, InvalidChar(b, i, "looking for the beginning of a value")
 	}
-	var err *syntaxError
+	var err *SyntaxError
 	if i < len(b) && b[i] == '.' {
 		if i, err = digitsAfter(b, i+1); err != nil {
 			return i, err
@@ -385,12 +394,12 @@ func number(b []byte, i int) (int, *syntaxError) {
 
 // digitsAfter reads the digits of a number's fraction or exponent, at
 // least one, at b[i].
-func digitsAfter(b []byte, i int) (int, *syntaxError) {
+func digitsAfter(b []byte, i int) (int, *SyntaxError) {
 	switch {
 	case i == len(b):
-		return i, unexpectedEnd(b)
+		return i, UnexpectedEnd(b)
 	case !isDigit(b[i]):
-		return i, invalidChar(b, i, "in a number")
+		return i, InvalidChar(b, i, "in a number")
 	}
 	return digits(b, i), nil
 }
