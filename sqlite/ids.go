@@ -98,16 +98,18 @@ func (s *Store) loadIDs(ctx context.Context) error {
 // lookupIDs adds to c.Stored the stored events whose ids the commit carries.
 // It is where a commit waits when the flusher has fallen maxPending batches
 // behind, before it writes anything.
-func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes []int64) error {
-	if len(s.ids.recent)+len(hashes) >= s.ids.flushAt {
-		if err := s.ids.waitRoom(); err != nil {
-			return err
-		}
-	}
+func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes []int64) (err error) {
 	candidates, err := s.ids.find(ctx, hashes)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// The ids that are not duplicates join recent: when they fill it,
+		// there must be room for the batch it becomes.
+		if err == nil && len(s.ids.recent)+len(hashes)-len(c.Stored) >= s.ids.flushAt {
+			err = s.ids.waitRoom()
+		}
+	}()
 	// Candidates are the duplicates (and, once in a long while, a hash
 	// collision): read their chunks, each once, to compare the ids.
 	slices.Sort(candidates)

@@ -48,9 +48,15 @@ const mergeStep = 100_000
 // minFilter is the smallest filter's capacity: 1.25 MB.
 const minFilter = 1 << 20
 
-// flushHook, when set before Open, is called by the flusher inside each
-// batch's transaction, before it commits: tests hold a flush there.
-var flushHook atomic.Pointer[func(through sluice.Position)]
+// idsTesting, when set before Open, changes the store it opens: tests hold
+// a flush inside its transaction with flushHook, and make the filter grow
+// sooner with minFilter.
+var idsTesting atomic.Pointer[idsTest]
+
+type idsTest struct {
+	flushHook func(through sluice.Position)
+	minFilter int
+}
 
 // idsDB is ids.db: its connections, its live runs and the flusher.
 type idsDB struct {
@@ -70,7 +76,8 @@ type idsDB struct {
 	lookupStmt    *sql.Stmt
 	lookupVersion int
 
-	hook    func(through sluice.Position)
+	hook      func(through sluice.Position)
+	minFilter int
 	kickc   chan struct{}
 	stop    chan struct{}
 	done    chan struct{} // nil until start
@@ -102,9 +109,9 @@ type idMerge struct {
 // directory of the older format (sluice.db's id_index), and fills the
 // filter from it.
 func (ids *idIndex) open(ctx context.Context, dir string) error {
-	d := &idsDB{ids: ids, kickc: make(chan struct{}, 1), stop: make(chan struct{})}
-	if h := flushHook.Load(); h != nil {
-		d.hook = *h
+	d := &idsDB{ids: ids, kickc: make(chan struct{}, 1), stop: make(chan struct{}), minFilter: minFilter}
+	if t := idsTesting.Load(); t != nil {
+		d.hook, d.minFilter = t.flushHook, t.minFilter
 	}
 	ids.db, ids.wake = d, sync.NewCond(&ids.mu)
 	path := filepath.Join(dir, "ids.db")
@@ -135,7 +142,7 @@ func (ids *idIndex) open(ctx context.Context, dir string) error {
 	if d.rc, err = d.r.Conn(ctx); err != nil {
 		return err
 	}
-	f := bloom.New(max(minFilter, int(d.entries)*3/2))
+	f := bloom.New(max(d.minFilter, int(d.entries)*3/2))
 	if err := d.fill(ctx, d.rc, f); err != nil {
 		return fmt.Errorf("ids.db: fill the filter: %w", err)
 	}
