@@ -2,11 +2,18 @@ package sqlite_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/sqlite"
 	"github.com/sluicehq/sluice/storetest"
 )
 
@@ -126,4 +133,66 @@ func BenchmarkStore_TailRead(b *testing.B) {
 			b.Fatalf("%d events, %v", len(evs), err)
 		}
 	}
+}
+
+// BenchmarkStore_AppendAtSize appends batches of 500 events of about 150
+// bytes with random (UUIDv4) ids to a store: Empty, a new one; Full, the
+// data directory that SLUICE_BENCH_FULL_DIR names (skipped without it), which
+// docs/benchmarks.md fills with 50 million such events. The issue wants Full
+// within 10 % of Empty. Run each once per call, so that Full is opened once:
+//
+//	SLUICE_BENCH_FULL_DIR=/tmp/50m go test -run '^$' -bench Store_AppendAtSize -benchtime 2000x -count 3 ./sqlite/
+func BenchmarkStore_AppendAtSize(b *testing.B) {
+	for _, size := range []string{"Empty", "Full"} {
+		b.Run(size, func(b *testing.B) {
+			dir := b.TempDir()
+			if size == "Full" {
+				if dir = os.Getenv("SLUICE_BENCH_FULL_DIR"); dir == "" {
+					b.Skip("SLUICE_BENCH_FULL_DIR names no data directory")
+				}
+			}
+			ctx := context.Background()
+			start := time.Now()
+			s, err := sqlite.Open(ctx, sqlite.Options{Dir: dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			opened := time.Since(start)
+			defer s.Close()
+			head, _ := s.Head(ctx)
+			i := int(head)
+			for b.Loop() {
+				evs := make([]sluice.Event, 500)
+				for j := range evs {
+					evs[j] = smallEvent(i)
+					i++
+				}
+				if _, err := s.Append(ctx, []sluice.AppendRequest{{Events: evs}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(500*b.N)/b.Elapsed().Seconds(), "events/s")
+			stalls, runs, filter := s.IDIndexStats()
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(opened.Seconds(), "open-s")
+			b.ReportMetric(float64(stalls), "stalls")
+			b.ReportMetric(float64(runs), "runs")
+			b.ReportMetric(float64(filter)/(1<<20), "filter-MiB")
+			b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+		})
+	}
+}
+
+// smallEvent is an event of about 150 bytes with a random UUIDv4 id.
+func smallEvent(i int) sluice.Event {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	h := hex.EncodeToString(u[:])
+	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	data := fmt.Sprintf(`{"session":"s-%08d","url":"/products/%d","title":"Blue running shoes","ms":%d}`, i%100000, i%5000, i%30000)
+	return sluice.Event{ID: id, Type: "page.viewed", Stream: "site-" + strconv.Itoa(i%50), Data: []byte(data)}
 }

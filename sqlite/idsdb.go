@@ -78,10 +78,10 @@ type idsDB struct {
 
 	hook      func(through sluice.Position)
 	minFilter int
-	kickc   chan struct{}
-	stop    chan struct{}
-	done    chan struct{} // nil until start
-	lastErr atomic.Pointer[error]
+	kickc     chan struct{}
+	stop      chan struct{}
+	done      chan struct{} // nil until start
+	lastErr   atomic.Pointer[error]
 
 	// The flusher's own state.
 	nextRun int64
