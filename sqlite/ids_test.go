@@ -218,12 +218,25 @@ func TestIDIndex_Runs(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openIDs(t, dir, 20)
-	defer s.Close()
+	saved := filepath.Join(t.TempDir(), "ids.filter")
+	copyFile(t, filepath.Join(dir, "ids.filter"), saved)
+	s = openIDs(t, dir, 20) // with the filter Close saved
 	checkDuplicates(t, s, stored)
 	if c := s.ids.filter.Load().Capacity(); c < 2000 {
 		t.Fatalf("reopened with a filter for %d ids, want room for the 2000 in ids.db", c)
 	}
+	evs := events(len(stored), 40)
+	appendEvents(t, s, evs)
+	stored = append(stored, evs...)
+	testutil.Eventually(t, 10*time.Second, s.ids.idle, "the flusher did not write the new batches")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A saved filter that misses the runs written since is not used.
+	copyFile(t, saved, filepath.Join(dir, "ids.filter"))
+	s = openIDs(t, dir, 20)
+	defer s.Close()
+	checkDuplicates(t, s, stored)
 }
 
 // TestIDIndex_Convert opens a data directory of the older format, with the

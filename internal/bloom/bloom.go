@@ -23,9 +23,12 @@ type Filter struct {
 
 // New returns a filter sized for capacity keys at BitsPerKey bits each.
 func New(capacity int) *Filter {
-	blocks := max(1, (uint64(capacity)*BitsPerKey+255)/256)
+	blocks := blocksFor(capacity)
 	return &Filter{words: make([]uint32, blocks*8), blocks: blocks, capacity: capacity}
 }
+
+// blocksFor is the number of 256-bit blocks of a filter for capacity keys.
+func blocksFor(capacity int) uint64 { return max(1, (uint64(capacity)*BitsPerKey+255)/256) }
 
 // Capacity is the number of keys the filter was sized for; beyond it the
 // false-positive rate rises.
