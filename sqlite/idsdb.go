@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -84,10 +84,10 @@ type idsDB struct {
 	hook       func(through sluice.Position)
 	minFilter  int
 	filterPath string
-	kickc     chan struct{}
-	stop      chan struct{}
-	done      chan struct{} // nil until start
-	lastErr   atomic.Pointer[error]
+	kickc      chan struct{}
+	stop       chan struct{}
+	done       chan struct{} // nil until start
+	lastErr    atomic.Pointer[error]
 
 	// The flusher's own state.
 	nextRun int64
