@@ -2,8 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -199,12 +197,7 @@ func cpuTime() time.Duration {
 
 // smallEvent is an event of about 150 bytes with a random UUIDv4 id.
 func smallEvent(i int) sluice.Event {
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	id := storetest.BenchID()
 	data := fmt.Sprintf(`{"session":"s-%08d","url":"/products/%d","title":"Blue running shoes","ms":%d}`, i%100000, i%5000, i%30000)
 	return sluice.Event{ID: id, Type: "page.viewed", Stream: "site-" + strconv.Itoa(i%50), Data: []byte(data)}
 }

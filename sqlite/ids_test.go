@@ -50,6 +50,18 @@ func events(i, n int) []sluice.Event {
 	return evs
 }
 
+// appendCommits appends commits of size new events each, and returns
+// stored with them added.
+func appendCommits(t *testing.T, s *Store, stored []sluice.Event, commits, size int) []sluice.Event {
+	t.Helper()
+	for range commits {
+		evs := events(len(stored), size)
+		appendEvents(t, s, evs)
+		stored = append(stored, evs...)
+	}
+	return stored
+}
+
 // again is evs with the same ids and other data: each must be a duplicate.
 func again(evs []sluice.Event) []sluice.Event {
 	out := make([]sluice.Event, len(evs))
@@ -147,12 +159,7 @@ func TestIDIndex_CrashMidFlush(t *testing.T) {
 	}})
 	dir := t.TempDir()
 	s := openIDs(t, dir, 10)
-	var stored []sluice.Event
-	for i := range 5 {
-		evs := events(i*10, 10)
-		appendEvents(t, s, evs)
-		stored = append(stored, evs...)
-	}
+	stored := appendCommits(t, s, nil, 5, 10)
 	<-entered
 	crashed := t.TempDir()
 	for _, name := range []string{"sluice.db", "sluice.db-wal", "ids.db", "ids.db-wal"} {
@@ -201,13 +208,9 @@ func TestIDIndex_Runs(t *testing.T) {
 	dir := t.TempDir()
 	s := openIDs(t, dir, 20)
 	var stored []sluice.Event
-	for i := range 100 {
-		evs := events(i*20, 20)
-		appendEvents(t, s, evs)
-		stored = append(stored, evs...)
-		if i%25 == 24 {
-			checkDuplicates(t, s, stored) // while runs are written and merged
-		}
+	for range 4 {
+		stored = appendCommits(t, s, stored, 25, 20)
+		checkDuplicates(t, s, stored) // while runs are written and merged
 	}
 	testutil.Eventually(t, 30*time.Second, func() bool {
 		s.ids.mu.RLock()

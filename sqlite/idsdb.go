@@ -318,31 +318,20 @@ func (d *idsDB) load(ctx context.Context) error {
 	if err := d.wc.QueryRowContext(ctx, "SELECT indexed_through FROM state").Scan(&d.through); err != nil {
 		return err
 	}
-	rows, err := d.wc.QueryContext(ctx, "SELECT run, ord, entries FROM runs ORDER BY ord")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := eachRow(ctx, d.wc, "SELECT run, ord, entries FROM runs ORDER BY ord", nil, func(rows *sql.Rows) error {
 		var r idRun
-		if err := rows.Scan(&r.id, &r.ord, &r.entries); err != nil {
-			return err
-		}
+		err := rows.Scan(&r.id, &r.ord, &r.entries)
 		d.runs = append(d.runs, r)
 		d.entries += r.entries
 		d.nextRun = max(d.nextRun, r.id+1)
-	}
-	if err := rows.Err(); err != nil {
 		return err
-	}
-	tables, err := d.wc.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'run_*'")
+	})
 	if err != nil {
 		return err
 	}
-	defer tables.Close()
-	for tables.Next() {
+	return eachRow(ctx, d.wc, "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'run_*'", nil, func(rows *sql.Rows) error {
 		var name string
-		if err := tables.Scan(&name); err != nil {
+		if err := rows.Scan(&name); err != nil {
 			return err
 		}
 		id, err := strconv.ParseInt(strings.TrimPrefix(name, "run_"), 10, 64)
@@ -353,8 +342,23 @@ func (d *idsDB) load(ctx context.Context) error {
 			d.drops = append(d.drops, id)
 		}
 		d.nextRun = max(d.nextRun, id+1)
+		return nil
+	})
+}
+
+// eachRow runs query on q and calls scan for each row.
+func eachRow(ctx context.Context, q queryer, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
 	}
-	return tables.Err()
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // fill adds every hash of the live runs to f, reading them in one read
@@ -365,39 +369,24 @@ func (d *idsDB) fill(ctx context.Context, conn *sql.Conn, f *bloom.Filter) (err 
 	}
 	defer func() { _, _ = conn.ExecContext(context.Background(), "COMMIT") }()
 	var live []int64
-	rows, err := conn.QueryContext(ctx, "SELECT run FROM runs")
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
+	err = eachRow(ctx, conn, "SELECT run FROM runs", nil, func(rows *sql.Rows) error {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
+		err := rows.Scan(&id)
 		live = append(live, id)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return err
-	}
+	})
 	for _, id := range live {
-		rows, err := conn.QueryContext(ctx, "SELECT hash FROM "+runTable(id))
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
+		err = eachRow(ctx, conn, "SELECT hash FROM "+runTable(id), nil, func(rows *sql.Rows) error {
 			var h int64
-			if err := rows.Scan(&h); err != nil {
-				rows.Close()
-				return err
-			}
+			err := rows.Scan(&h)
 			f.Add(uint64(h))
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
-		}
+		})
 	}
-	return nil
+	return err
 }
 
 // lookup returns the positions that the live runs hold for hashes. The
