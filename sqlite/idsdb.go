@@ -635,9 +635,9 @@ func (d *idsDB) write(ctx context.Context, b *idBatch, rb *rebuild) error {
 	return nil
 }
 
-// mergeFanout is how many runs of a size are merged into one. With 4, the
-// merges' CPU per event at 50 million ids was about a third lower than with
-// 2 (D91).
+// mergeFanout is how many runs of a size are merged into one. At 50 million
+// ids, appends cost 1.15 × the CPU per event of an empty store with 4, 1.27 ×
+// with 2 (D91).
 const mergeFanout = 4
 
 // pickMerge starts a merge of the newest runs, from the oldest one that the
