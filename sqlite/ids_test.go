@@ -171,11 +171,19 @@ func TestIDIndex_CrashMidFlush(t *testing.T) {
 	}
 	idsTesting.Store(&idsTest{minFilter: 1 << 10})
 
+	db, err := sql.Open(driverName, dsn(filepath.Join(crashed, "ids.db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var through int
+	if err := db.QueryRow("SELECT indexed_through FROM state").Scan(&through); err != nil || through != 30 {
+		t.Fatalf("the copy's ids.db is indexed through %d (%v), want 30: the batch held was not committed", through, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 	r := openIDs(t, crashed, 10)
 	defer r.Close()
-	if through := r.ids.db.through; through != 30 {
-		t.Fatalf("the copy's ids.db is indexed through %d, want 30 (the batch held was not committed)", through)
-	}
 	checkDuplicates(t, r, stored)
 }
 
@@ -316,4 +324,47 @@ func TestIDIndex_HashCollision(t *testing.T) {
 	checkDuplicates(t, s, []sluice.Event{a, b})
 	testutil.Eventually(t, 10*time.Second, s.ids.idle, "the flusher did not write the frozen batch")
 	checkDuplicates(t, s, []sluice.Event{a, b})
+}
+
+// TestIDIndex_MergeResumes closes the store in the middle of a merge of many
+// steps (the third is held until Close has begun, the fourth waits for the
+// flusher to be told to stop): the next open takes the merge up from the
+// fifth, and every id stays found.
+func TestIDIndex_MergeResumes(t *testing.T) {
+	held, release := make(chan struct{}), make(chan struct{})
+	var s *Store
+	first := true
+	withIDsTesting(t, idsTest{minFilter: 1 << 10, mergeStep: 2, mergeHook: func(step int) {
+		switch {
+		case !first:
+		case step == 2:
+			close(held)
+			<-release
+		case step == 3:
+			<-s.ids.db.stop
+			first = false
+		}
+	}})
+	dir := t.TempDir()
+	s = openIDs(t, dir, 10)
+	stored := appendCommits(t, s, nil, 4, 10) // four runs of 10: a merge of 20 steps
+	<-held
+	closed := make(chan error)
+	go func() { closed <- s.Close() }()
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	s = openIDs(t, dir, 10)
+	defer s.Close()
+	if s.ids.db.resumed != 4 {
+		t.Fatalf("open resumed a merge from step %d, want 4", s.ids.db.resumed)
+	}
+	checkDuplicates(t, s, stored)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		s.ids.mu.RLock()
+		defer s.ids.mu.RUnlock()
+		return len(s.ids.db.runs) == 1
+	}, "the resumed merge did not end in one run")
+	checkDuplicates(t, s, stored)
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -44,6 +45,16 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS state (
     one             INTEGER PRIMARY KEY CHECK (one = 1),
     indexed_through INTEGER NOT NULL
+);
+-- The merge in progress, so that a restart resumes it instead of starting
+-- over: its target table holds the steps before step.
+CREATE TABLE IF NOT EXISTS merge (
+    one     INTEGER PRIMARY KEY CHECK (one = 1),
+    target  INTEGER NOT NULL,
+    sources TEXT    NOT NULL, -- run ids, comma-separated
+    steps   INTEGER NOT NULL,
+    step    INTEGER NOT NULL,
+    entries INTEGER NOT NULL
 );`
 
 // mergeStep is how many rows one transaction of a merge writes, about: the
@@ -61,6 +72,8 @@ var idsTesting atomic.Pointer[idsTest]
 type idsTest struct {
 	flushHook func(through sluice.Position)
 	minFilter int
+	mergeStep int64
+	mergeHook func(step int) // inside each merge step's transaction
 }
 
 // idsDB is ids.db: its connections, its live runs and the flusher.
@@ -82,7 +95,9 @@ type idsDB struct {
 	lookupVersion int
 
 	hook       func(through sluice.Position)
+	mergeHook  func(step int)
 	minFilter  int
+	stepRows   int64
 	filterPath string
 	kickc      chan struct{}
 	stop       chan struct{}
@@ -94,6 +109,7 @@ type idsDB struct {
 	entries int64    // in the live runs
 	drops   []int64  // runs to drop: merged, or left over by a crash
 	merge   *idMerge // in progress
+	resumed int      // the step a merge was resumed from at open
 }
 
 // idRun is a live run.
@@ -115,9 +131,10 @@ type idMerge struct {
 // directory of the older format (sluice.db's id_index), and fills the
 // filter from it.
 func (ids *idIndex) open(ctx context.Context, dir string) error {
-	d := &idsDB{ids: ids, kickc: make(chan struct{}, 1), stop: make(chan struct{}), minFilter: minFilter}
+	d := &idsDB{ids: ids, kickc: make(chan struct{}, 1), stop: make(chan struct{}), minFilter: minFilter, stepRows: mergeStep}
 	if t := idsTesting.Load(); t != nil {
-		d.hook, d.minFilter = t.flushHook, t.minFilter
+		d.hook, d.mergeHook, d.minFilter = t.flushHook, t.mergeHook, t.minFilter
+		d.stepRows = cmp.Or(t.mergeStep, mergeStep)
 	}
 	ids.db, ids.wake = d, sync.NewCond(&ids.mu)
 	path := filepath.Join(dir, "ids.db")
@@ -329,7 +346,7 @@ func (d *idsDB) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return eachRow(ctx, d.wc, "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'run_*'", nil, func(rows *sql.Rows) error {
+	err = eachRow(ctx, d.wc, "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'run_*'", nil, func(rows *sql.Rows) error {
 		var name string
 		if err := rows.Scan(&name); err != nil {
 			return err
@@ -344,6 +361,10 @@ func (d *idsDB) load(ctx context.Context) error {
 		d.nextRun = max(d.nextRun, id+1)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return d.resumeMerge(ctx)
 }
 
 // eachRow runs query on q and calls scan for each row.
@@ -463,8 +484,8 @@ func (d *idsDB) setErr(err error) {
 
 // flusher writes the pending batches, first and in order, and between them
 // merges runs, drops merged ones and grows the filter. Stopped, it writes
-// what is pending and returns; a merge in progress is abandoned (its table
-// is dropped at the next open).
+// what is pending and returns; a merge in progress is resumed at the next
+// open from its last step.
 func (d *idsDB) flusher() {
 	defer close(d.done)
 	ctx := context.Background()
@@ -655,21 +676,58 @@ func (d *idsDB) pickMerge() bool {
 	if from < 0 {
 		return false
 	}
-	m := &idMerge{sources: slices.Clone(d.runs[from:]), target: d.nextRun}
-	d.nextRun++
 	var total int64
+	for _, r := range d.runs[from:] {
+		total += r.entries
+	}
+	d.merge = newMerge(slices.Clone(d.runs[from:]), d.nextRun, int(max(1, total/d.stepRows)))
+	d.nextRun++
+	return true
+}
+
+// newMerge is the merge of sources into target in steps.
+func newMerge(sources []idRun, target int64, steps int) *idMerge {
+	m := &idMerge{sources: sources, target: target, steps: steps}
 	parts := make([]string, len(m.sources))
 	keep := make([]string, len(m.sources))
 	for i, r := range m.sources {
-		total += r.entries
 		parts[i] = "SELECT hash, position FROM " + runTable(r.id) + " WHERE hash BETWEEN ?1 AND ?2"
 		keep[i] = strconv.FormatInt(r.id, 10)
 	}
-	m.steps = int(max(1, total/mergeStep))
 	m.insert = "INSERT OR IGNORE INTO " + runTable(m.target) + " (hash, position) SELECT hash, position FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY hash, position"
 	m.keep = strings.Join(keep, ",")
-	d.merge = m
-	return true
+	return m
+}
+
+// resumeMerge takes up the merge that ids.db records, if its sources are
+// all live still and its target exists; else the target is dropped.
+func (d *idsDB) resumeMerge(ctx context.Context) error {
+	var target int64
+	var sources string
+	var steps, step int
+	var entries int64
+	err := d.wc.QueryRowContext(ctx, "SELECT target, sources, steps, step, entries FROM merge").Scan(&target, &sources, &steps, &step, &entries)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var runs []idRun
+	for id := range strings.SplitSeq(sources, ",") {
+		i := slices.IndexFunc(d.runs, func(r idRun) bool { return strconv.FormatInt(r.id, 10) == id })
+		if i < 0 || (len(runs) > 0 && (i == 0 || d.runs[i-1].id != runs[len(runs)-1].id)) {
+			return nil // not the live runs it was started on: its target is dropped
+		}
+		runs = append(runs, d.runs[i])
+	}
+	if i := slices.Index(d.drops, target); i >= 0 && step > 0 {
+		d.drops = slices.Delete(d.drops, i, i+1)
+		d.merge = newMerge(runs, target, steps)
+		d.merge.step, d.merge.entries = step, entries
+		d.resumed = step
+	}
+	return nil
 }
 
 // mergeStep writes the next range of hashes of the merge; the last one
@@ -695,7 +753,18 @@ func (d *idsDB) mergeStep(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if written, err = res.RowsAffected(); err != nil || !last {
+		if written, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if d.mergeHook != nil {
+			d.mergeHook(m.step)
+		}
+		if !last {
+			_, err = tx.ExecContext(ctx, "INSERT OR REPLACE INTO merge (one, target, sources, steps, step, entries) VALUES (1, ?, ?, ?, ?, ?)",
+				m.target, m.keep, m.steps, m.step+1, m.entries+written)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM merge"); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM runs WHERE run IN ("+m.keep+")"); err != nil {
