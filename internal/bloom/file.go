@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 )
 
 // The encoding of a filter, so that a store need not rebuild it at every
@@ -61,12 +62,17 @@ func Read(r io.Reader) (*Filter, error) {
 	if string(head[:8]) != magic || blocks == 0 || capacity > 1<<40 || blocks != blocksFor(int(capacity)) {
 		return nil, ErrCorrupt
 	}
-	// The words grow as they are read: a header that lies about the size
-	// costs no more memory than the bytes that follow it.
+	// The words grow as they are read, doubling up to the size the header
+	// gives: a header that lies about the size costs no more memory than
+	// twice the bytes that follow it, and a true one ends with no room to
+	// spare (an append's growth left a quarter more than a 92 MiB filter).
 	want := int(blocks * 8)
 	f := &Filter{words: make([]uint32, 0, min(want, 1<<16)), blocks: blocks, capacity: int(capacity)}
 	var buf [4096]byte
 	for len(f.words) < want {
+		if len(f.words) == cap(f.words) {
+			f.words = slices.Grow(f.words, min(want, 2*cap(f.words))-len(f.words))
+		}
 		n := min(len(buf)/4, want-len(f.words))
 		if _, err := io.ReadFull(tr, buf[:n*4]); err != nil {
 			return nil, corrupt(err)
