@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,9 +164,7 @@ func TestIDIndex_CrashMidFlush(t *testing.T) {
 	stored := appendCommits(t, s, nil, 5, 10)
 	<-entered
 	crashed := t.TempDir()
-	for _, name := range []string{"sluice.db", "sluice.db-wal", "ids.db", "ids.db-wal"} {
-		copyFile(t, filepath.Join(dir, name), filepath.Join(crashed, name))
-	}
+	copyDir(t, dir, crashed)
 	close(release)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -185,6 +185,29 @@ func TestIDIndex_CrashMidFlush(t *testing.T) {
 	r := openIDs(t, crashed, 10)
 	defer r.Close()
 	checkDuplicates(t, r, stored)
+}
+
+// copyDir copies the files of a data directory, whatever its layout, as a
+// crash would leave them on disk: all but the lock and SQLite's shared
+// memory, which opening rebuilds.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || path == from {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		if e.IsDir() {
+			return os.Mkdir(filepath.Join(to, rel), 0o755)
+		}
+		if e.Name() != "LOCK" && !strings.HasSuffix(e.Name(), "-shm") {
+			copyFile(t, path, filepath.Join(to, rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func copyFile(t *testing.T, from, to string) {
