@@ -62,7 +62,6 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		streamIDs:  map[string]int64{},
 		nextID:     s.nextStreamID,
 	}
-	var idw idWrite
 	// The driver runs a statement with a cancellable context on a goroutine
 	// of its own and waits for it; under load, each handoff waits for the
 	// scheduler behind every runnable goroutine. SQLite statements do not
@@ -77,12 +76,7 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 			return err
 		}
 		c.Add(reqs)
-		if err := s.write(ctx, tx, c); err != nil {
-			return err
-		}
-		var err error
-		idw, err = s.writeIDs(ctx, tx, c)
-		return err
+		return s.write(ctx, tx, c)
 	})
 	if err != nil {
 		s.putBack(moved)
@@ -94,7 +88,7 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 		}
 		return nil, unavailable("append", err)
 	}
-	s.committed(c, idw)
+	s.committed(c)
 	s.head, s.nextStreamID = c.Head, c.nextID
 	s.notify.Publish(c.Head)
 	return c.Results, nil

@@ -8,9 +8,11 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
-	"time"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/bloom"
 )
 
 // idHash is the key of the dedupe index: 64 bits of FNV-1a of the id. A
@@ -22,80 +24,92 @@ func idHash(id string) int64 {
 	return int64(h.Sum64())
 }
 
-// idIndex finds events by id. Ids of events up to through are in the
-// id_index table; the later ones are in memory. Writing random ids one
-// commit at a time would dirty an index page per event (about 2 MB of WAL
-// per 500-event commit), so they are written in sorted batches: once recent
-// holds flushAt ids it is frozen (sorted by hash), and each following commit
-// writes the next slice of the frozen batch, so that no single commit pays
-// for the whole batch (on a log of millions of events, rewriting most of
-// the index's pages at once stalled ingest for a quarter of a second).
+// maxPending is how many frozen batches may wait for the flusher before a
+// commit that would freeze another waits for it: the bound on the memory of
+// the in-memory part (D91).
+const maxPending = 2
+
+// idIndex finds events by id. The ids of the events up to the mark of
+// ids.db are there (idsdb.go), behind a Bloom filter that answers for every
+// id that is new without reading the disk; the later ones are in memory,
+// exactly: recent, a map, until it holds flushAt ids, then frozen into a
+// sorted batch that waits in pending until the flusher has written it to
+// ids.db in a transaction of its own, off the commit path. A batch leaves
+// pending only after its transaction has committed and its hashes are in
+// the filter, so at every moment each id is in memory, or on disk and in
+// the filter, or both.
 type idIndex struct {
-	through sluice.Position
-	// frozen is the batch being written, sorted by hash; frozen[:written]
-	// is in id_index already. It holds the ids of the events after through
-	// up to frozenThrough.
-	frozen        []idEntry
-	written       int
-	frozenThrough sluice.Position
-	// recent holds the ids of the events after frozenThrough (after through
-	// when nothing is frozen).
+	// recent holds the ids of the events after the last frozen batch (after
+	// the mark when nothing is frozen). Only the writer (under Store.mu)
+	// touches it.
 	recent  map[int64]sluice.Position
 	flushAt int
+
+	// mu guards pending and the runs of db, between the writer and the
+	// flusher; wake signals a change of pending (both ways).
+	mu      sync.RWMutex
+	wake    *sync.Cond
+	pending []*idBatch
+	// filter holds every hash of db's runs (and maybe others: a false
+	// positive costs a lookup, never a wrong answer). It is replaced, never
+	// changed in place, when the flusher grows it.
+	filter atomic.Pointer[bloom.Filter]
+	db     *idsDB
+	// stalls counts the commits that waited for the flusher.
+	stalls atomic.Int64
 }
 
-// idEntry is a row of id_index.
+// idBatch is a frozen batch: the ids of the events after the previous
+// batch up to through, sorted by hash.
+type idBatch struct {
+	entries []idEntry
+	through sluice.Position
+}
+
+// idEntry is a row of the id index.
 type idEntry struct {
 	hash     int64
 	position sluice.Position
 }
 
-// loadIDs reads where the on-disk index ends and rebuilds recent from the
-// events after it.
+// loadIDs rebuilds recent from the events after the mark of ids.db (a
+// crash or Close leaves it behind the log), and starts the flusher.
 func (s *Store) loadIDs(ctx context.Context) error {
-	s.ids.recent = map[int64]sluice.Position{}
-	if err := s.wc.QueryRowContext(ctx, "SELECT indexed_through FROM id_index_state").Scan(&s.ids.through); err != nil {
-		return fmt.Errorf("load id index: %w", err)
-	}
-	collided := false
-	err := s.scanChunks(ctx, s.wc, s.ids.through, func(e *sluice.Event) bool {
-		h := idHash(e.ID)
-		_, dup := s.ids.recent[h]
-		collided = collided || dup
-		s.ids.recent[h] = e.Position
+	ids := &s.ids
+	ids.recent = map[int64]sluice.Position{}
+	ids.db.start()
+	var full error
+	err := s.scanChunks(ctx, s.wc, ids.db.through, func(e *sluice.Event) bool {
+		ids.add(idHash(e.ID), e.Position)
+		if len(ids.recent) >= ids.flushAt {
+			if full = ids.waitRoom(); full != nil {
+				return false
+			}
+			ids.freeze(e.Position)
+		}
 		return true
 	})
-	if err != nil {
+	if err = cmp.Or(err, full); err != nil {
 		return fmt.Errorf("load id index: %w", err)
-	}
-	if collided { // two recent ids share a hash: the map cannot hold both
-		return s.flushIDsNow(ctx)
 	}
 	return nil
 }
 
 // lookupIDs adds to c.Stored the stored events whose ids the commit carries.
-func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes []int64) error {
-	var candidates []sluice.Position
-	frozen := s.ids.frozen
-	for _, h := range hashes {
-		if p, ok := s.ids.recent[h]; ok {
-			candidates = append(candidates, p)
-		}
-		i, _ := slices.BinarySearchFunc(frozen, h, func(e idEntry, h int64) int { return cmp.Compare(e.hash, h) })
-		for ; i < len(frozen) && frozen[i].hash == h; i++ {
-			candidates = append(candidates, frozen[i].position)
-		}
-	}
-	err := s.queryEach(ctx, tx, "SELECT position FROM id_index WHERE hash IN (SELECT value FROM json_each(?))", jsonInts(hashes), func(rows *sql.Rows) error {
-		var p sluice.Position
-		err := rows.Scan(&p)
-		candidates = append(candidates, p)
-		return err
-	})
+// It is where a commit waits when the flusher has fallen maxPending batches
+// behind, before it writes anything.
+func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes []int64) (err error) {
+	candidates, err := s.ids.find(ctx, hashes)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// The ids that are not duplicates join recent: when they fill it,
+		// there must be room for the batch it becomes.
+		if err == nil && len(s.ids.recent)+len(hashes)-len(c.Stored) >= s.ids.flushAt {
+			err = s.ids.waitRoom()
+		}
+	}()
 	// Candidates are the duplicates (and, once in a long while, a hash
 	// collision): read their chunks, each once, to compare the ids.
 	slices.Sort(candidates)
@@ -117,130 +131,98 @@ func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes [
 	return nil
 }
 
-// idWrite is what a commit wrote to id_index: everything in memory (a full
-// flush), or the next n entries of the frozen batch.
-type idWrite struct {
-	full bool
-	n    int
-}
-
-// writeIDs writes the commit's share of the index, in tx: the next slice of
-// the frozen batch, large enough that the batch is written before recent
-// fills again; or, when one of the commit's ids shares a hash with a recent
-// one (or another of the commit's), which the map cannot hold, everything.
-func (s *Store) writeIDs(ctx context.Context, tx *sql.Conn, c *commit) (idWrite, error) {
-	if s.hashClash(c) {
-		return idWrite{full: true}, s.flushIDs(ctx, tx, c)
-	}
-	rest := s.ids.frozen[s.ids.written:]
-	if len(rest) == 0 {
-		return idWrite{}, nil
-	}
-	n := min(len(rest), max(len(s.ids.frozen)/16, 2*len(c.Events), 1))
-	if err := s.insertIDs(ctx, tx, rest[:n]); err != nil {
-		return idWrite{}, err
-	}
-	if n == len(rest) {
-		if err := s.setIndexedThrough(ctx, tx, s.ids.frozenThrough); err != nil {
-			return idWrite{}, err
+// find returns the positions of the events whose hashes are among hashes:
+// from recent, the pending batches, and, for the hashes the filter may
+// hold, ids.db.
+func (ids *idIndex) find(ctx context.Context, hashes []int64) ([]sluice.Position, error) {
+	var candidates []sluice.Position
+	var maybe []int64
+	filter := ids.filter.Load()
+	ids.mu.RLock() // pending and db's runs stay as they are
+	defer ids.mu.RUnlock()
+	for _, h := range hashes {
+		if p, ok := ids.recent[h]; ok {
+			candidates = append(candidates, p)
+		}
+		for _, b := range ids.pending {
+			i, _ := slices.BinarySearchFunc(b.entries, h, func(e idEntry, h int64) int { return cmp.Compare(e.hash, h) })
+			for ; i < len(b.entries) && b.entries[i].hash == h; i++ {
+				candidates = append(candidates, b.entries[i].position)
+			}
+		}
+		if filter.MayContain(uint64(h)) {
+			maybe = append(maybe, h)
 		}
 	}
-	return idWrite{n: n}, nil
-}
-
-// hashClash reports whether one of the commit's ids shares a hash with a
-// recent one or another of the commit's.
-func (s *Store) hashClash(c *commit) bool {
-	seen := make(map[int64]bool, len(c.Events))
-	for i := range c.Events {
-		h := idHash(c.Events[i].ID)
-		if _, ok := s.ids.recent[h]; ok || seen[h] {
-			return true
-		}
-		seen[h] = true
+	if len(maybe) == 0 {
+		return candidates, nil
 	}
-	return false
-}
-
-// flushIDs writes everything in memory and the commit's ids to id_index, in
-// tx.
-func (s *Store) flushIDs(ctx context.Context, tx *sql.Conn, c *commit) error {
-	entries := slices.Clone(s.ids.frozen[s.ids.written:])
-	for h, p := range s.ids.recent {
-		entries = append(entries, idEntry{h, p})
-	}
-	for i := range c.Events {
-		entries = append(entries, idEntry{idHash(c.Events[i].ID), c.Events[i].Position})
-	}
-	sortIDs(entries)
-	if err := s.insertIDs(ctx, tx, entries); err != nil {
-		return err
-	}
-	return s.setIndexedThrough(ctx, tx, c.Head)
-}
-
-// insertIDs writes entries, sorted by hash, to id_index. An entry may be
-// there already: after a restart, the events after indexed_through are
-// indexed again, some of which a partly written batch had written.
-func (s *Store) insertIDs(ctx context.Context, tx *sql.Conn, entries []idEntry) error {
-	err := s.insertRows(ctx, tx, "INSERT OR IGNORE INTO id_index (hash, position) VALUES ", "", 2, len(entries), func(i int, args []any) []any {
-		return append(args, entries[i].hash, int64(entries[i].position))
-	})
+	found, err := ids.db.lookup(ctx, maybe)
 	if err != nil {
-		return fmt.Errorf("write id index: %w", err)
+		return nil, fmt.Errorf("look up ids: %w", err)
+	}
+	return append(candidates, found...), nil
+}
+
+// waitRoom waits until fewer than maxPending batches wait for the flusher,
+// or the flusher fails: then the error, and the commit is refused as
+// unavailable (it would otherwise grow memory without bound).
+func (ids *idIndex) waitRoom() error {
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
+	if len(ids.pending) < maxPending {
+		return nil
+	}
+	ids.stalls.Add(1)
+	for len(ids.pending) >= maxPending {
+		if err := ids.db.failed(); err != nil {
+			return fmt.Errorf("write id index: %w", err)
+		}
+		ids.wake.Wait()
 	}
 	return nil
 }
 
-func (s *Store) setIndexedThrough(ctx context.Context, tx *sql.Conn, p sluice.Position) error {
-	if _, err := tx.ExecContext(ctx, "UPDATE id_index_state SET indexed_through = ?", int64(p)); err != nil {
-		return fmt.Errorf("write id index: %w", err)
+// committed adds the commit's ids to the in-memory part after the commit.
+func (s *Store) committed(c *commit) {
+	for i := range c.Events {
+		s.ids.add(idHash(c.Events[i].ID), c.Events[i].Position)
 	}
-	return nil
+	s.ids.freezeIfFull(c.Head)
 }
 
-func sortIDs(entries []idEntry) {
-	slices.SortFunc(entries, func(a, b idEntry) int {
+// add puts the id of the event at p in recent. When another recent id has
+// the same hash, which the map cannot hold twice, recent is frozen first.
+func (ids *idIndex) add(h int64, p sluice.Position) {
+	if _, clash := ids.recent[h]; clash {
+		ids.freeze(p - 1)
+	}
+	ids.recent[h] = p
+}
+
+// freezeIfFull freezes recent once it holds flushAt ids; head is the
+// position of its last event.
+func (ids *idIndex) freezeIfFull(head sluice.Position) {
+	if len(ids.recent) >= ids.flushAt {
+		ids.freeze(head)
+	}
+}
+
+// freeze moves recent, the ids of the events up to through, into a sorted
+// batch for the flusher.
+func (ids *idIndex) freeze(through sluice.Position) {
+	b := &idBatch{entries: make([]idEntry, 0, len(ids.recent)), through: through}
+	for h, p := range ids.recent {
+		b.entries = append(b.entries, idEntry{h, p})
+	}
+	slices.SortFunc(b.entries, func(a, b idEntry) int {
 		return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.position, b.position))
 	})
-}
-
-// flushIDsNow writes everything in memory to id_index in a transaction of
-// its own.
-func (s *Store) flushIDsNow(ctx context.Context) error {
-	c := &commit{CommitPlan: sluice.NewCommitPlan(s.head, time.Time{})}
-	err := s.inTx(ctx, func(tx *sql.Conn) error { return s.flushIDs(ctx, tx, c) })
-	if err != nil {
-		return err
-	}
-	s.committed(c, idWrite{full: true})
-	return nil
-}
-
-// committed updates the in-memory part after a successful commit: what
-// was written leaves memory, the commit's ids join recent, and a full
-// recent is frozen for the next commits to write.
-func (s *Store) committed(c *commit, w idWrite) {
-	ids := &s.ids
-	if w.full {
-		ids.through, ids.recent = c.Head, map[int64]sluice.Position{}
-		ids.frozen, ids.written = nil, 0
-		return
-	}
-	if ids.written += w.n; len(ids.frozen) > 0 && ids.written == len(ids.frozen) {
-		ids.through, ids.frozen, ids.written = ids.frozenThrough, nil, 0
-	}
-	for i := range c.Events {
-		ids.recent[idHash(c.Events[i].ID)] = c.Events[i].Position
-	}
-	if len(ids.frozen) == 0 && len(ids.recent) >= ids.flushAt {
-		ids.frozen = make([]idEntry, 0, len(ids.recent))
-		for h, p := range ids.recent {
-			ids.frozen = append(ids.frozen, idEntry{h, p})
-		}
-		sortIDs(ids.frozen)
-		ids.frozenThrough, ids.recent = c.Head, map[int64]sluice.Position{}
-	}
+	ids.mu.Lock()
+	ids.pending = append(ids.pending, b)
+	ids.mu.Unlock()
+	ids.recent = map[int64]sluice.Position{}
+	ids.db.kick()
 }
 
 // jsonInts is a JSON array of the numbers, for json_each.

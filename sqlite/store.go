@@ -29,8 +29,9 @@ type Options struct {
 	// Readers is the number of connections that read. Default 4.
 	Readers int
 	// IDIndexBatch is how many recent event ids are kept in memory before
-	// they are written to the on-disk dedupe index in one sorted batch.
-	// Default 100000 (about 5 MB).
+	// they are frozen into one sorted batch for the on-disk dedupe index
+	// (ids.db), which a background goroutine writes. Default 100000 (about
+	// 5 MB).
 	IDIndexBatch int
 	// SegmentSize is the size past which the log's events go to a new
 	// segment file. Default 256 MiB.
@@ -157,6 +158,9 @@ func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error 
 	if _, err := s.wc.ExecContext(ctx, "PRAGMA wal_autocheckpoint="+walFrames); err != nil { // see checkpoint.go
 		return err
 	}
+	if err := s.ids.open(ctx, s.dir); err != nil { // before migration 007 drops the old id_index
+		return err
+	}
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
@@ -246,6 +250,7 @@ func (s *Store) closeAll() error {
 		s.stopCheckpoints()
 		<-s.checkpointed
 	}
+	errs = append(errs, s.ids.close())
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}

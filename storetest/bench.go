@@ -88,13 +88,18 @@ func reportEvents(b *testing.B, n int) {
 // BenchEvent returns a page view of about 400 bytes of JSON with a random
 // UUIDv4 id, as analytics SDKs send them, in one of 50 streams.
 func BenchEvent(i int) sluice.Event {
+	id := BenchID()
+	data := fmt.Sprintf(`{"anonymous_id":"%s","session_id":"s-%08d","url":"https://shop.example.com/products/%d?utm_source=newsletter&utm_medium=email","referrer":"https://www.example.org/search?q=blue+running+shoes","title":"Blue running shoes, size %d | Example Shop","viewport":{"width":1440,"height":900},"locale":"en-GB","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36","duration_ms":%d}`,
+		id[:18], i%100_000, i%5000, 36+i%12, i%30_000)
+	return sluice.Event{ID: id, Type: "page.viewed", Stream: fmt.Sprintf("site-%d", i%50), Data: []byte(data)}
+}
+
+// BenchID is a random UUIDv4, as analytics SDKs make event ids.
+func BenchID() string {
 	var u [16]byte
 	_, _ = rand.Read(u[:])
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	h := hex.EncodeToString(u[:])
-	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-	data := fmt.Sprintf(`{"anonymous_id":"%s","session_id":"s-%08d","url":"https://shop.example.com/products/%d?utm_source=newsletter&utm_medium=email","referrer":"https://www.example.org/search?q=blue+running+shoes","title":"Blue running shoes, size %d | Example Shop","viewport":{"width":1440,"height":900},"locale":"en-GB","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36","duration_ms":%d}`,
-		id[:18], i%100_000, i%5000, 36+i%12, i%30_000)
-	return sluice.Event{ID: id, Type: "page.viewed", Stream: fmt.Sprintf("site-%d", i%50), Data: []byte(data)}
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
