@@ -33,6 +33,15 @@ const (
 	chunkMaxBytes  = 512 << 10
 )
 
+// Room an encoding takes beyond the fields' bytes, to size buffers: a
+// chunk's header (format, count, time: at most 1+10+10 bytes, rounded up),
+// and an event's version and seven lengths (usually 1 and 1–3 bytes each;
+// a larger event just makes the buffer grow).
+const (
+	chunkHeaderMax = 24
+	eventOverhead  = 24
+)
+
 var errBadChunk = errors.New("corrupt chunk")
 
 // encodeChunk appends the encoding of evs to buf.
