@@ -149,7 +149,11 @@ func (ids *idIndex) open(ctx context.Context, dir string) error {
 	// The mark moves in the same transactions as the runs, so a crash that
 	// loses the last ones leaves ids.db consistent, only further behind the
 	// log: no fsync per batch is needed.
-	if _, err := d.wc.ExecContext(ctx, "PRAGMA synchronous=NORMAL; "+idsSchema); err != nil {
+	//
+	// Its page cache is smaller than the log's writer's: the flusher writes
+	// runs in key order and merges them in one pass, so pages are seldom
+	// read twice, and 16 MiB of it was a tenth of the server's peak RSS.
+	if _, err := d.wc.ExecContext(ctx, "PRAGMA synchronous=NORMAL; PRAGMA cache_size="+idsCacheKiB+"; "+idsSchema); err != nil {
 		return fmt.Errorf("ids.db: %w", err)
 	}
 	if err := d.convert(ctx, filepath.Join(dir, "sluice.db")); err != nil {

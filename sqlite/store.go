@@ -43,10 +43,12 @@ type Options struct {
 
 // SQLite's page cache per connection, as cache_size takes it (negative:
 // KiB). The memory of the process is bounded by them: 16 MiB for the writer
-// and 8 MiB for each reader; the operating system caches the file as well.
+// and 8 MiB for each reader, 4 MiB for ids.db's flusher; the operating
+// system caches the files as well.
 const (
 	writerCacheKiB = "-16384"
 	readerCacheKiB = "-8192"
+	idsCacheKiB    = "-4096"
 )
 
 // Store is a sluice.Store in a directory on disk.
