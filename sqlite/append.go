@@ -193,6 +193,12 @@ func (s *Store) queryEach(ctx context.Context, tx *sql.Conn, query string, arg a
 		return err
 	}
 	rows, err := stmt.QueryContext(ctx, arg)
+	return scanRows(rows, err, scan)
+}
+
+// scanRows calls scan for each of rows, the result of a query that failed
+// with err when it is not nil, and closes them.
+func scanRows(rows *sql.Rows, err error, scan func(*sql.Rows) error) error {
 	if err != nil {
 		return err
 	}

@@ -374,16 +374,7 @@ func (d *idsDB) load(ctx context.Context) error {
 // eachRow runs query on q and calls scan for each row.
 func eachRow(ctx context.Context, q queryer, query string, args []any, scan func(*sql.Rows) error) error {
 	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return scanRows(rows, err, scan)
 }
 
 // fill adds every hash of the live runs to f, reading them in one read
