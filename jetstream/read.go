@@ -1,0 +1,239 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice"
+)
+
+// fetchSize is how many messages one fetch of a scan asks for.
+const fetchSize = 256
+
+// scan calls fn for the log's messages after position after (on subject
+// alone when it is set), in order, until fn returns false or the messages
+// stored when each fetch is answered run out.
+func (s *Store) scan(ctx context.Context, after sluice.Position, subject string, fn func(jetstream.Msg) (bool, error)) error {
+	return scanStream(ctx, s.log, uint64(after), subject, fn)
+}
+
+// scanStream calls fn for the messages of st after sequence after (on
+// subject alone when it is set), in order, until fn returns false or the
+// messages stored when each fetch is answered run out. It reads through an
+// ephemeral consumer, which JetStream places with the stream's leader, so
+// a scan sees every acknowledged commit.
+func scanStream(ctx context.Context, st jetstream.Stream, after uint64, subject string, fn func(jetstream.Msg) (bool, error)) error {
+	cfg := jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       after + 1,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute, // in case the delete below is lost
+	}
+	if subject != "" {
+		cfg.FilterSubject = subject
+	}
+	c, err := st.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer deleteConsumer(st, c.CachedInfo().Name)
+	for {
+		batch, err := c.FetchNoWait(fetchSize)
+		if err != nil {
+			return err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			more, err := fn(m)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return err
+		}
+		if got == 0 {
+			return nil
+		}
+	}
+}
+
+// deleteConsumer deletes a scan's consumer without holding up the scan.
+func deleteConsumer(st jetstream.Stream, name string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = st.DeleteConsumer(ctx, name) // else its inactive threshold removes it
+	}()
+}
+
+// msgEvent decodes a scanned message.
+func msgEvent(m jetstream.Msg) (sluice.Event, error) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return sluice.Event{}, err
+	}
+	return decodeEvent(meta.Sequence.Stream, m.Headers(), m.Data())
+}
+
+// ReadLog returns up to limit events (at least 1) after position after that
+// f keeps, in position order. The filter is applied here: a subject cannot
+// select a stream prefix or a type.
+func (s *Store) ReadLog(ctx context.Context, after sluice.Position, f sluice.Filter, limit int) ([]sluice.Event, error) {
+	if err := s.checkOpen("read log"); err != nil {
+		return nil, err
+	}
+	limit = max(limit, 1)
+	var out []sluice.Event
+	err := s.scan(ctx, after, "", func(m jetstream.Msg) (bool, error) {
+		e, err := msgEvent(m)
+		if err != nil {
+			return false, err
+		}
+		if f.Match(&e) {
+			out = append(out, e)
+		}
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, s.fail("read log", err)
+	}
+	return out, nil
+}
+
+// ReadStream returns events of one stream, sluice.ErrStreamNotFound when it
+// has none. Forward, it scans the stream's subject from its first event;
+// backward, it walks from the last event along each event's link to the
+// previous one.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts sluice.ReadStreamOptions) ([]sluice.Event, error) {
+	if err := s.checkOpen("read stream"); err != nil {
+		return nil, err
+	}
+	limit := max(opts.Limit, 1)
+	l, err := s.streamLast(ctx, stream)
+	if err != nil {
+		return nil, s.fail("read stream", err)
+	}
+	if l.version == 0 {
+		return nil, fmt.Errorf("read stream: stream %q: %w", stream, sluice.ErrStreamNotFound)
+	}
+	var out []sluice.Event
+	if opts.Backward {
+		out, err = s.readBackward(ctx, l, opts.FromVersion, limit)
+	} else {
+		out, err = s.readForward(ctx, stream, l, opts.FromVersion, limit)
+	}
+	if err != nil {
+		return nil, s.fail("read stream", err)
+	}
+	return out, nil
+}
+
+func (s *Store) readForward(ctx context.Context, stream string, l last, from uint64, limit int) ([]sluice.Event, error) {
+	out := []sluice.Event{}
+	if from > l.version {
+		return out, nil
+	}
+	err := s.scan(ctx, 0, s.subject(stream), func(m jetstream.Msg) (bool, error) {
+		e, err := msgEvent(m)
+		if err != nil {
+			return false, err
+		}
+		if e.Version >= from {
+			out = append(out, e)
+		}
+		return len(out) < limit && e.Position < l.position, nil
+	})
+	return out, err
+}
+
+func (s *Store) readBackward(ctx context.Context, l last, from uint64, limit int) ([]sluice.Event, error) {
+	out := []sluice.Event{}
+	for p := l.position; p > 0 && len(out) < limit; {
+		m, err := s.log.GetMsg(ctx, uint64(p))
+		if err != nil {
+			return nil, err
+		}
+		e, err := decodeEvent(m.Sequence, m.Header, m.Data)
+		if err != nil {
+			return nil, err
+		}
+		if from == 0 || e.Version <= from {
+			out = append(out, e)
+		}
+		if p, err = prevPosition(m.Header); err != nil {
+			return nil, fmt.Errorf("position %d: %w", m.Sequence, err)
+		}
+	}
+	return out, nil
+}
+
+// ListStreams returns up to limit streams (at least 1) whose names start
+// with prefix and sort after the name after, in byte order of their names.
+// The names come from the streams bucket (not from the stream's subject
+// list, which JetStream cuts at 100,000), each one's version and last
+// position from its last event.
+func (s *Store) ListStreams(ctx context.Context, prefix, after string, limit int) ([]sluice.StreamInfo, error) {
+	if err := s.checkOpen("list streams"); err != nil {
+		return nil, err
+	}
+	names, err := listNames(ctx, s.kv.streams, prefix, after)
+	if err != nil {
+		return nil, s.fail("list streams", err)
+	}
+	limit = max(limit, 1)
+	out := make([]sluice.StreamInfo, 0, min(limit, len(names)))
+	for len(out) < limit && len(names) > 0 {
+		page := names[:min(limit-len(out), len(names))]
+		names = names[len(page):]
+		lasts, err := s.lastOf(ctx, page)
+		if err != nil {
+			return nil, s.fail("list streams", err)
+		}
+		for _, name := range page {
+			if l := lasts[name]; l.version > 0 { // a name whose events never came is skipped
+				out = append(out, sluice.StreamInfo{Stream: name, Version: l.version, LastPosition: l.position})
+			}
+		}
+	}
+	return out, nil
+}
+
+// Head returns the highest committed position, from the stream's leader.
+func (s *Store) Head(ctx context.Context) (sluice.Position, error) {
+	if err := s.checkOpen("head"); err != nil {
+		return 0, err
+	}
+	info, err := s.log.Info(ctx)
+	if err != nil {
+		return 0, s.fail("head", err)
+	}
+	s.notifier.Publish(sluice.Position(info.State.LastSeq))
+	return sluice.Position(info.State.LastSeq), nil
+}
+
+// WaitHead blocks until the head is above after. It is woken by this
+// store's commits and by the consumer that follows the log's head, which
+// JetStream feeds with every process's commits.
+func (s *Store) WaitHead(ctx context.Context, after sluice.Position) (sluice.Position, error) {
+	if err := s.checkOpen("wait head"); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.done, cancel)() // Close wakes the waiters
+	head, err := s.notifier.Wait(ctx, after)
+	if err != nil {
+		if err := s.checkOpen("wait head"); err != nil {
+			return head, err
+		}
+		return head, fmt.Errorf("wait head: %w", err)
+	}
+	return head, nil
+}
