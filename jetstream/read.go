@@ -2,9 +2,11 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluicehq/sluice"
@@ -42,7 +44,7 @@ func scanStream(ctx context.Context, st jetstream.Stream, after uint64, subject 
 		return err
 	}
 	defer deleteConsumer(st, c.CachedInfo().Name)
-	for {
+	for retries := 0; ; {
 		batch, err := c.FetchNoWait(fetchSize)
 		if err != nil {
 			return err
@@ -55,14 +57,30 @@ func scanStream(ctx context.Context, st jetstream.Stream, after uint64, subject 
 				return err
 			}
 		}
-		if err := batch.Error(); err != nil {
-			return err
+		err = batch.Error()
+		if got == 0 && errors.Is(err, nats.ErrNoResponders) && retries < consumerReadyRetries {
+			// In a cluster, a new consumer answers once its leader is
+			// elected, a few milliseconds after it is created.
+			retries++
+			select {
+			case <-time.After(consumerReadyDelay):
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		if got == 0 {
-			return nil
+		if err != nil || got == 0 {
+			return err
 		}
 	}
 }
+
+// A scan waits for its new consumer at most consumerReadyRetries times
+// consumerReadyDelay.
+const (
+	consumerReadyRetries = 100
+	consumerReadyDelay   = 10 * time.Millisecond
+)
 
 // deleteConsumer deletes a scan's consumer without holding up the scan.
 func deleteConsumer(st jetstream.Stream, name string) {

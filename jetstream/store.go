@@ -101,15 +101,15 @@ func (o Options) Validate() error {
 // Store is a sluice.Store on JetStream. It is safe for concurrent use, and
 // any number of Stores, in any number of processes, may share one log.
 type Store struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	log    jetstream.Stream
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log jetstream.Stream
 	// quarantine and dead hold quarantined events and dead letters.
 	quarantine, dead jetstream.Stream
-	name   string // Options.Name
-	prefix string // of the log's subjects: "<Name>.log."
-	limits sluice.Limits
-	logger *slog.Logger
+	name             string // Options.Name
+	prefix           string // of the log's subjects: "<Name>.log."
+	limits           sluice.Limits
+	logger           *slog.Logger
 
 	kv buckets
 
