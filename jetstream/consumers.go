@@ -28,15 +28,8 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (sluice.Position, e
 
 // checkpoint is the consumer's position and its entry's revision (0: none).
 func (s *Store) checkpoint(ctx context.Context, name string) (sluice.Position, uint64, error) {
-	e, err := s.kv.checkpoints.Get(ctx, encodeToken(name))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, err
-	}
-	p, err := strconv.ParseUint(string(e.Value()), 10, 64)
-	return sluice.Position(p), e.Revision(), err
+	p, rev, err := getUint(ctx, s.kv.checkpoints, encodeToken(name))
+	return sluice.Position(p), rev, err
 }
 
 // SetCheckpoint moves the consumer from old to new, with the entry's

@@ -81,43 +81,36 @@ func (s *Store) indexIDs(ctx context.Context, base sluice.Position, events []slu
 	return s.moveIndexed(ctx, rev, events[len(events)-1].Position)
 }
 
-// putIDs publishes the index entries of events without waiting for each
-// answer, then waits for them all.
+// putIDs writes the index entries of events, without waiting for each
+// answer.
 func (s *Store) putIDs(ctx context.Context, events []sluice.Event) error {
-	acks := make([]jetstream.PubAckFuture, 0, len(events))
-	subject := "$KV." + s.name + "_ids."
+	subjects, values := make([]string, len(events)), make([][]byte, len(events))
 	for i := range events {
 		e := &events[i]
-		v := strconv.FormatUint(uint64(e.Position), 10) + " " + strconv.FormatUint(e.Version, 10)
-		f, err := s.js.PublishAsync(subject+encodeToken(e.ID), []byte(v))
-		if err != nil {
-			return err
-		}
-		acks = append(acks, f)
+		subjects[i] = "$KV." + s.name + "_ids." + encodeToken(e.ID)
+		values[i] = []byte(strconv.FormatUint(uint64(e.Position), 10) + " " + strconv.FormatUint(e.Version, 10))
 	}
-	for _, f := range acks {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return s.publishAll(ctx, subjects, values)
 }
 
-// indexed is the index's watermark and its revision (0: never written).
-func (s *Store) indexed(ctx context.Context) (sluice.Position, uint64, error) {
-	e, err := s.kv.ids.Get(ctx, indexedKey)
+// getUint reads a number from a KV entry, and the entry's revision (0, 0
+// when there is none).
+func getUint(ctx context.Context, kv jetstream.KeyValue, key string) (uint64, uint64, error) {
+	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, 0, nil
 	}
 	if err != nil {
 		return 0, 0, err
 	}
-	p, err := strconv.ParseUint(string(e.Value()), 10, 64)
-	return sluice.Position(p), e.Revision(), err
+	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	return n, e.Revision(), err
+}
+
+// indexed is the index's watermark and its revision (0: never written).
+func (s *Store) indexed(ctx context.Context) (sluice.Position, uint64, error) {
+	p, rev, err := getUint(ctx, s.kv.ids, indexedKey)
+	return sluice.Position(p), rev, err
 }
 
 // moveIndexed sets the watermark to p if it is still at revision rev;
