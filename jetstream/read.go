@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,14 +18,14 @@ const fetchSize = 256
 
 // scan calls fn for the log's messages after position after (on subject
 // alone when it is set), in order, until fn returns false or the messages
-// stored when each fetch is answered run out.
+// stored when the scan began run out.
 func (s *Store) scan(ctx context.Context, after sluice.Position, subject string, fn func(jetstream.Msg) (bool, error)) error {
 	return scanStream(ctx, s.log, uint64(after), subject, fn)
 }
 
 // scanStream calls fn for the messages of st after sequence after (on
 // subject alone when it is set), in order, until fn returns false or the
-// messages stored when each fetch is answered run out. It reads through an
+// messages stored when the scan began run out. It reads through an
 // ephemeral consumer, which JetStream places with the stream's leader, so
 // a scan sees every acknowledged commit.
 func scanStream(ctx context.Context, st jetstream.Stream, after uint64, subject string, fn func(jetstream.Msg) (bool, error)) error {
@@ -44,12 +45,15 @@ func scanStream(ctx context.Context, st jetstream.Stream, after uint64, subject 
 		return err
 	}
 	defer deleteConsumer(st, c.CachedInfo().Name)
-	for retries := 0; ; {
-		batch, err := c.FetchNoWait(fetchSize)
+	// The consumer's creation counts the messages to read; a no-wait fetch
+	// can come back empty before a new consumer in a cluster has them.
+	pending := c.CachedInfo().NumPending
+	for retries := 0; pending > 0; {
+		batch, err := c.FetchNoWait(int(min(pending, fetchSize)))
 		if err != nil {
 			return err
 		}
-		got := 0
+		got := uint64(0)
 		for m := range batch.Messages() {
 			got++
 			more, err := fn(m)
@@ -57,22 +61,26 @@ func scanStream(ctx context.Context, st jetstream.Stream, after uint64, subject 
 				return err
 			}
 		}
+		pending -= min(got, pending)
 		err = batch.Error()
-		if got == 0 && errors.Is(err, nats.ErrNoResponders) && retries < consumerReadyRetries {
+		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+			return err
+		}
+		if got == 0 {
 			// In a cluster, a new consumer answers once its leader is
-			// elected, a few milliseconds after it is created.
-			retries++
+			// elected and has loaded its messages, a few milliseconds
+			// after it is created.
+			if retries++; retries > consumerReadyRetries {
+				return fmt.Errorf("scan: consumer not ready: %w", cmp.Or(err, context.DeadlineExceeded))
+			}
 			select {
 			case <-time.After(consumerReadyDelay):
-				continue
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		if err != nil || got == 0 {
-			return err
-		}
 	}
+	return nil
 }
 
 // A scan waits for its new consumer at most consumerReadyRetries times
