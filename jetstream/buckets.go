@@ -32,10 +32,32 @@ func (b *buckets) open(ctx context.Context, js jetstream.JetStream, name string,
 			Storage:  jetstream.FileStorage,
 			Replicas: replicas,
 		})
+		if err == nil {
+			kv, err = leaderReads(ctx, js, kv)
+		}
 		if err != nil {
 			return fmt.Errorf("bucket %s_%s: %w", name, k.what, err)
 		}
 		*k.kv = kv
 	}
 	return nil
+}
+
+// leaderReads turns off direct gets on a bucket's stream, which nats.go
+// turns on and which any replica answers, a lagging one too: a read after a
+// write must see it. It returns the bucket bound again, to read from the
+// leader.
+func leaderReads(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) (jetstream.KeyValue, error) {
+	st, err := js.Stream(ctx, "KV_"+kv.Bucket())
+	if err != nil {
+		return nil, err
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.AllowDirect {
+		cfg.AllowDirect = false
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return js.KeyValue(ctx, kv.Bucket())
 }

@@ -86,7 +86,7 @@ func scanStream(ctx context.Context, st jetstream.Stream, after uint64, subject 
 // A scan waits for its new consumer at most consumerReadyRetries times
 // consumerReadyDelay.
 const (
-	consumerReadyRetries = 100
+	consumerReadyRetries = 500
 	consumerReadyDelay   = 10 * time.Millisecond
 )
 
