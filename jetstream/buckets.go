@@ -7,21 +7,28 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// bucket is a KV bucket with the stream that holds it, which listNames
+// scans.
+type bucket struct {
+	jetstream.KeyValue
+	stream jetstream.Stream
+}
+
 // buckets are the store's KV buckets, each <Name>_<what>.
 type buckets struct {
-	ids         jetstream.KeyValue // event id → "position version", and the indexed watermark
-	streams     jetstream.KeyValue // stream name → "" (the names; versions are the log's)
-	checkpoints jetstream.KeyValue // consumer name → position
-	leases      jetstream.KeyValue // consumer name → lease JSON
-	subs        jetstream.KeyValue // subscription name → JSON
-	schemas     jetstream.KeyValue // type.version → schema JSON
-	sinks       jetstream.KeyValue // control.<sink> and status.<sink> → JSON
-	keys        jetstream.KeyValue // key name → record JSON
+	ids         bucket // event id → "position version", and the indexed watermark
+	streams     bucket // stream name → "" (the names; versions are the log's)
+	checkpoints bucket // consumer name → position
+	leases      bucket // consumer name → lease JSON
+	subs        bucket // subscription name → JSON
+	schemas     bucket // type.version → schema JSON
+	sinks       bucket // control.<sink> and status.<sink> → JSON
+	keys        bucket // key name → record JSON
 }
 
 func (b *buckets) open(ctx context.Context, js jetstream.JetStream, name string, replicas int) error {
 	for _, k := range []struct {
-		kv   *jetstream.KeyValue
+		kv   *bucket
 		what string
 	}{
 		{&b.ids, "ids"}, {&b.streams, "streams"}, {&b.checkpoints, "checkpoints"}, {&b.leases, "leases"},
@@ -33,12 +40,11 @@ func (b *buckets) open(ctx context.Context, js jetstream.JetStream, name string,
 			Replicas: replicas,
 		})
 		if err == nil {
-			kv, err = leaderReads(ctx, js, kv)
+			*k.kv, err = leaderReads(ctx, js, kv)
 		}
 		if err != nil {
 			return fmt.Errorf("bucket %s_%s: %w", name, k.what, err)
 		}
-		*k.kv = kv
 	}
 	return nil
 }
@@ -47,17 +53,18 @@ func (b *buckets) open(ctx context.Context, js jetstream.JetStream, name string,
 // turns on and which any replica answers, a lagging one too: a read after a
 // write must see it. It returns the bucket bound again, to read from the
 // leader.
-func leaderReads(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) (jetstream.KeyValue, error) {
+func leaderReads(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) (bucket, error) {
 	st, err := js.Stream(ctx, "KV_"+kv.Bucket())
 	if err != nil {
-		return nil, err
+		return bucket{}, err
 	}
 	cfg := st.CachedInfo().Config
 	if cfg.AllowDirect {
 		cfg.AllowDirect = false
-		if _, err := js.UpdateStream(ctx, cfg); err != nil {
-			return nil, err
+		if st, err = js.UpdateStream(ctx, cfg); err != nil {
+			return bucket{}, err
 		}
 	}
-	return js.KeyValue(ctx, kv.Bucket())
+	kv, err = js.KeyValue(ctx, kv.Bucket())
+	return bucket{kv, st}, err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -330,26 +331,37 @@ func (s *Store) DeleteSubscription(ctx context.Context, name string) error {
 }
 
 // listNames lists a bucket's keys, decoded, that start with prefix and sort
-// after after, in order.
-func listNames(ctx context.Context, kv jetstream.KeyValue, prefix, after string) ([]string, error) {
-	lister, err := kv.ListKeys(ctx)
+// after after, in order. It scans the last entry of each key on the
+// bucket stream's leader: nats.go's ListKeys reads through a consumer on
+// any replica, which may not have a key just written.
+func listNames(ctx context.Context, kv bucket, prefix, after string) ([]string, error) {
+	cfg := scanConfig("")
+	cfg.DeliverPolicy, cfg.HeadersOnly = jetstream.DeliverLastPerSubjectPolicy, true
+	keyAt := len("$KV.") + len(kv.Bucket()) + 1
+	var names []string
+	err := scanWith(ctx, kv.stream, cfg, func(m jetstream.Msg) (bool, error) {
+		if op := m.Headers().Get(kvOperation); op == kvDelete || op == kvPurge {
+			return true, nil
+		}
+		name, err := decodeToken(m.Subject()[min(keyAt, len(m.Subject())):])
+		if err != nil {
+			return true, nil // not a name: the id index's watermark, say
+		}
+		if strings.HasPrefix(name, prefix) && name > after {
+			names = append(names, name)
+		}
+		return true, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer lister.Stop()
-	var names []string
-	for key := range lister.Keys() {
-		name, err := decodeToken(key)
-		if err != nil {
-			continue // not a name: the id index's watermark, say
-		}
-		if len(name) >= len(prefix) && name[:len(prefix)] == prefix && name > after {
-			names = append(names, name)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err // the lister stops early, without an error of its own
-	}
 	slices.Sort(names)
-	return slices.Compact(names), nil // a key written during the listing may come twice
+	return names, nil
 }
+
+// The header of a KV entry that marks a deleted key, and its values.
+const (
+	kvOperation = "KV-Operation"
+	kvDelete    = "DEL"
+	kvPurge     = "PURGE"
+)

@@ -25,22 +25,30 @@ func (s *Store) scan(ctx context.Context, after sluice.Position, subject string,
 
 // scanStream calls fn for the messages of st after sequence after (on
 // subject alone when it is set), in order, until fn returns false or the
-// messages stored when the scan began run out. It reads through an
-// ephemeral consumer, which JetStream places with the stream's leader, so
-// a scan sees every acknowledged commit.
+// messages stored when the scan began run out.
 func scanStream(ctx context.Context, st jetstream.Stream, after uint64, subject string, fn func(jetstream.Msg) (bool, error)) error {
-	cfg := jetstream.ConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       after + 1,
+	cfg := scanConfig(subject)
+	cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
+	return scanWith(ctx, st, cfg, fn)
+}
+
+// scanConfig is a scan's consumer: ephemeral, unacknowledged, in memory.
+func scanConfig(subject string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		FilterSubject:     subject,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		Replicas:          1,
-		InactiveThreshold: time.Minute, // in case the delete below is lost
+		InactiveThreshold: time.Minute, // in case the delete is lost
 	}
-	if subject != "" {
-		cfg.FilterSubject = subject
-	}
-	c, err := st.CreateConsumer(ctx, cfg)
+}
+
+// scanWith calls fn for the messages that a consumer of configuration cfg
+// counts at its creation, in order, until fn returns false. It reads on
+// the stream's leader (leaderConsumer), so a scan sees every acknowledged
+// write.
+func scanWith(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, fn func(jetstream.Msg) (bool, error)) error {
+	c, err := leaderConsumer(ctx, st, cfg)
 	if err != nil {
 		return err
 	}
@@ -89,6 +97,38 @@ const (
 	consumerReadyRetries = 500
 	consumerReadyDelay   = 10 * time.Millisecond
 )
+
+// placeAttempts bounds the consumers leaderConsumer creates: each lands on
+// the leader with a chance of 1 in the stream's replicas (1/3 on R3), so
+// 64 all miss with a chance of (2/3)^64, about 10^-11.
+const placeAttempts = 64
+
+// leaderConsumer creates an ephemeral R1 consumer of st on the server that
+// leads st. JetStream places an R1 consumer on a random replica of its
+// stream, and a consumer reads its replica's store: on a follower that
+// lags, a scan would miss acknowledged writes and purges (QuarantineTrim
+// listed purged events on R3). A consumer placed elsewhere is deleted and
+// created again.
+func leaderConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	for range placeAttempts {
+		info, err := st.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c, err := st.CreateConsumer(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		ci := c.CachedInfo()
+		if info.Cluster == nil || ci.Cluster == nil || ci.Cluster.Leader == info.Cluster.Leader {
+			return c, nil
+		}
+		if err := st.DeleteConsumer(ctx, ci.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("scan: no consumer placed on the leader of %s in %d attempts: %w", st.CachedInfo().Config.Name, placeAttempts, sluice.ErrUnavailable)
+}
 
 // deleteConsumer deletes a scan's consumer without holding up the scan.
 func deleteConsumer(st jetstream.Stream, name string) {

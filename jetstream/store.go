@@ -150,7 +150,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// setupTimeout bounds each creation of Open's stream and buckets unless
+// ctx ends sooner. A replicated stream exists once its Raft group has
+// elected a leader: a new group's first campaign is immediate, but one
+// lost on a busy machine waits the election timeout of nats-server's Raft
+// (4 to 9 s), past nats.go's default request timeout of 5 s (storetest on
+// R3 failed Open so on a loaded machine).
+const setupTimeout = 30 * time.Second
+
 func (s *Store) start(ctx context.Context, opts Options) error {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
 	js, err := jetstream.New(s.nc)
 	if err != nil {
 		return err
@@ -193,7 +203,8 @@ func (s *Store) start(ctx context.Context, opts Options) error {
 
 // followHead publishes the log's head to the notifier: now, and at every
 // commit of any process, from an ordered consumer that delivers only the
-// headers of new messages.
+// headers of the messages after the head read now (not DeliverNew: a
+// commit between the read and the consumer's creation would wake no one).
 func (s *Store) followHead(ctx context.Context) error {
 	info, err := s.log.Info(ctx)
 	if err != nil {
@@ -201,7 +212,8 @@ func (s *Store) followHead(ctx context.Context) error {
 	}
 	s.notifier.Publish(sluice.Position(info.State.LastSeq))
 	c, err := s.log.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   info.State.LastSeq + 1,
 		HeadersOnly:   true,
 	})
 	if err != nil {
