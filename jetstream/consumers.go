@@ -62,8 +62,9 @@ func (s *Store) SetCheckpoint(ctx context.Context, name string, old, new sluice.
 }
 
 // WaitCheckpoint blocks until the consumer's checkpoint is no longer at
-// at. It watches the checkpoint's KV entry, so any process's change wakes
-// it.
+// at. It reads the checkpoint from the leader, then watches its KV entry,
+// so any process's change wakes it. The watch may be served by a replica
+// that lags, so only entries newer than the leader's read count.
 func (s *Store) WaitCheckpoint(ctx context.Context, name string, at sluice.Position) (sluice.Position, error) {
 	op := fmt.Sprintf("wait checkpoint %q", name)
 	if err := s.checkOpen(op); err != nil {
@@ -77,23 +78,28 @@ func (s *Store) WaitCheckpoint(ctx context.Context, name string, at sluice.Posit
 		return 0, s.fail(op, err)
 	}
 	defer w.Stop()
-	seen := false // an entry came before the end-of-current-values marker
+	p, rev, err := s.checkpoint(ctx, name) // after the watch starts: no change falls between
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	if p != at {
+		return p, nil
+	}
 	for {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
 				return 0, s.waitEnded(ctx, op)
 			}
-			var p uint64 // nil marks the end of the current values: none is 0
-			if e != nil && e.Operation() == jetstream.KeyValuePut {
+			if e == nil || e.Revision() <= rev {
+				continue // the end of the current values, or what the leader had
+			}
+			var p uint64 // a deleted checkpoint is 0
+			if e.Operation() == jetstream.KeyValuePut {
 				if p, err = strconv.ParseUint(string(e.Value()), 10, 64); err != nil {
 					return 0, fmt.Errorf("%s: %w", op, err)
 				}
 			}
-			if e == nil && seen {
-				continue
-			}
-			seen = true
 			if sluice.Position(p) != at {
 				return sluice.Position(p), nil
 			}
@@ -335,15 +341,15 @@ func (s *Store) DeleteSubscription(ctx context.Context, name string) error {
 // bucket stream's leader: nats.go's ListKeys reads through a consumer on
 // any replica, which may not have a key just written.
 func listNames(ctx context.Context, kv bucket, prefix, after string) ([]string, error) {
-	cfg := scanConfig("")
+	keys := "$KV." + kv.Bucket() + "."
+	cfg := scanConfig(keys + ">")
 	cfg.DeliverPolicy, cfg.HeadersOnly = jetstream.DeliverLastPerSubjectPolicy, true
-	keyAt := len("$KV.") + len(kv.Bucket()) + 1
 	var names []string
 	err := scanWith(ctx, kv.stream, cfg, func(m jetstream.Msg) (bool, error) {
 		if op := m.Headers().Get(kvOperation); op == kvDelete || op == kvPurge {
 			return true, nil
 		}
-		name, err := decodeToken(m.Subject()[min(keyAt, len(m.Subject())):])
+		name, err := decodeToken(strings.TrimPrefix(m.Subject(), keys))
 		if err != nil {
 			return true, nil // not a name: the id index's watermark, say
 		}

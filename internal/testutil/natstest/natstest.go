@@ -77,6 +77,10 @@ func Start(tb testing.TB, n int) *Cluster {
 	return c
 }
 
+// hasMetaLeader reports whether a meta leader is elected, every server is
+// current with it, and the leader knows every server online: until then, it
+// refuses to place a replicated stream ("no suitable peers for placement,
+// peer offline").
 func (c *Cluster) hasMetaLeader() bool {
 	for _, s := range c.Servers {
 		if s.Running() && s.JetStreamIsLeader() {
@@ -85,7 +89,7 @@ func (c *Cluster) hasMetaLeader() bool {
 					return false
 				}
 			}
-			return true
+			return len(s.JetStreamClusterPeers()) == len(c.Servers)
 		}
 	}
 	return false
