@@ -3,6 +3,7 @@ package sluice_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -156,6 +157,17 @@ func TestWriter_QueueDelay(t *testing.T) {
 	close(g.gate) // the commits go through; the queue drains
 	if _, err := head.Wait(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// The loop may have queued more than one commit takes: wait until the
+	// writer has committed them all.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if events, _ := w.Depth(); events == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the queue did not drain in 10s")
+		}
+		runtime.Gosched()
 	}
 	if _, err := w.Append(context.Background(), one("d")); err != nil {
 		t.Fatalf("once the queue drained: %v", err)
