@@ -95,19 +95,14 @@ func (f Filter) IsZero() bool {
 // field tags, and Data and Metadata byte for byte as stored: encoding/json
 // would compact them and escape <, > and &.
 func (e *Event) AppendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = jsonscan.AppendString(b, e.ID)
-	b = append(b, `,"type":`...)
-	b = jsonscan.AppendString(b, e.Type)
-	b = append(b, `,"stream":`...)
-	b = jsonscan.AppendString(b, e.Stream)
+	b = jsonscan.AppendMember(b, `{"id":`, e.ID)
+	b = jsonscan.AppendMember(b, `,"type":`, e.Type)
+	b = jsonscan.AppendMember(b, `,"stream":`, e.Stream)
 	if e.Source != "" {
-		b = append(b, `,"source":`...)
-		b = jsonscan.AppendString(b, e.Source)
+		b = jsonscan.AppendMember(b, `,"source":`, e.Source)
 	}
 	if e.Time != "" {
-		b = append(b, `,"time":`...)
-		b = jsonscan.AppendString(b, e.Time)
+		b = jsonscan.AppendMember(b, `,"time":`, e.Time)
 	}
 	b = append(b, `,"data":`...)
 	if len(e.Data) == 0 {

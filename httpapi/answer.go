@@ -89,17 +89,13 @@ func (a *appendAnswer) appendJSON(b []byte) []byte {
 // appendJSON appends the problem as writeProblem sends it: its type URL
 // first, then its members.
 func (p *Problem) appendJSON(b []byte) []byte {
-	b = append(b, `{"type":`...)
-	b = jsonscan.AppendString(b, "https://sluice.dev/problems/"+p.Code)
+	b = jsonscan.AppendMember(b, `{"type":`, "https://sluice.dev/problems/"+p.Code)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(p.Status), 10)
-	b = append(b, `,"code":`...)
-	b = jsonscan.AppendString(b, p.Code)
-	b = append(b, `,"title":`...)
-	b = jsonscan.AppendString(b, p.Title)
+	b = jsonscan.AppendMember(b, `,"code":`, p.Code)
+	b = jsonscan.AppendMember(b, `,"title":`, p.Title)
 	if p.Detail != "" {
-		b = append(b, `,"detail":`...)
-		b = jsonscan.AppendString(b, p.Detail)
+		b = jsonscan.AppendMember(b, `,"detail":`, p.Detail)
 	}
 	if len(p.Errors) > 0 {
 		b = append(b, `,"errors":`...)
@@ -132,16 +128,12 @@ func (p *EventProblem) appendJSON(b []byte) []byte {
 	b = append(b, `{"index":`...)
 	b = strconv.AppendInt(b, int64(p.Index), 10)
 	if p.ID != "" {
-		b = append(b, `,"id":`...)
-		b = jsonscan.AppendString(b, p.ID)
+		b = jsonscan.AppendMember(b, `,"id":`, p.ID)
 	}
-	b = append(b, `,"path":`...)
-	b = jsonscan.AppendString(b, p.Path)
+	b = jsonscan.AppendMember(b, `,"path":`, p.Path)
 	if p.Keyword != "" {
-		b = append(b, `,"keyword":`...)
-		b = jsonscan.AppendString(b, p.Keyword)
+		b = jsonscan.AppendMember(b, `,"keyword":`, p.Keyword)
 	}
-	b = append(b, `,"message":`...)
-	b = jsonscan.AppendString(b, p.Message)
+	b = jsonscan.AppendMember(b, `,"message":`, p.Message)
 	return append(b, '}')
 }

@@ -57,3 +57,9 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendMember appends key, written as it is (a member's name with its
+// separators, such as `,"id":`), and then s as a JSON string.
+func AppendMember(b []byte, key, s string) []byte {
+	return AppendString(append(b, key...), s)
+}
