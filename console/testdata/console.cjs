@@ -76,7 +76,10 @@ async function until(what, cond, ms = 5000) {
     await until('three samples', async () => Number(await page.locator('#charts').getAttribute('data-points')) >= 3);
     out.headBefore = await text('#fig-head');
     for (let i = 0; i < 5; i++) await send('overview.tick', `tick-${i}`);
-    await until('the head figure moves', async () => (await text('#fig-head')) !== out.headBefore);
+    // The overview samples the head: one sample may fall between the five
+    // commits, so wait for the figure to show all five.
+    const want = String(Number(out.headBefore) + 5);
+    await until('the head figure shows the five events', async () => (await text('#fig-head')) === want);
     out.headAfter = await text('#fig-head');
     await until('an ingest rate above zero', async () => /^[1-9]/.test(await text('#fig-rate')));
     out.charts = await page.locator('#charts .chart canvas').count();
