@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -12,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/jetstream"
 	"github.com/sluicehq/sluice/postgres"
 )
 
@@ -31,11 +34,15 @@ type Config struct {
 	// "./sluice-data".
 	Data string `yaml:"data"`
 	// Store selects the backend: a postgres:// or postgresql:// URL for
-	// PostgreSQL, empty for the embedded store in Data. Default "".
+	// PostgreSQL, nats:// or tls:// URLs (comma separated) for JetStream,
+	// empty for the embedded store in Data. Default "".
 	Store string `yaml:"store"`
 	// PostgresSchema is the PostgreSQL schema that holds sluice's tables;
 	// only used with a PostgreSQL store. Default "sluice".
 	PostgresSchema string `yaml:"postgres_schema"`
+	// JetStream configures a JetStream store; only used with a nats://
+	// store.
+	JetStream JetStreamConfig `yaml:"jetstream"`
 	// ShutdownTimeout bounds each wait of a graceful shutdown: for the
 	// requests in flight, then for the queued events to be committed.
 	// Default 30s.
@@ -60,6 +67,36 @@ type Config struct {
 	// Sinks are the destinations the log is delivered to, each on its own
 	// cursor (docs/sinks.md). Default: none.
 	Sinks []SinkConfig `yaml:"sinks"`
+}
+
+// JetStreamConfig configures the JetStream store (docs/operations.md).
+type JetStreamConfig struct {
+	// Name prefixes the log's stream and buckets. Default "sluice".
+	Name string `yaml:"name"`
+	// Replicas is the replica count of the stream and buckets that the
+	// first start creates. Default 3 when the cluster has 3 servers or
+	// more, else 1.
+	Replicas int `yaml:"replicas"`
+	// Credentials is a NATS credentials file (.creds). Default none.
+	Credentials string `yaml:"credentials"`
+	// TLSCA is a PEM file of the CAs that the servers' certificates are
+	// checked against. Default the system's.
+	TLSCA string `yaml:"tls_ca"`
+	// DuplicateWindow is how long JetStream itself remembers an event id.
+	// Default 24h.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+}
+
+// options are the jetstream.Options of the store at url.
+func (j JetStreamConfig) options(url string) jetstream.Options {
+	o := jetstream.Options{URL: url, Name: j.Name, Replicas: j.Replicas, DuplicateWindow: j.DuplicateWindow}
+	if j.Credentials != "" {
+		o.NATS = append(o.NATS, nats.UserCredentials(j.Credentials))
+	}
+	if j.TLSCA != "" {
+		o.NATS = append(o.NATS, nats.RootCAs(j.TLSCA))
+	}
+	return o
 }
 
 // WriterConfig configures the group-commit writer. A field left at 0 takes
@@ -341,8 +378,11 @@ func (c Config) storeProblems() []error {
 	if c.Store == "" {
 		return nil
 	}
+	if isNATS(c.Store) {
+		return c.jetStreamProblems()
+	}
 	if !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
-		return []error{errors.New("store: must be a postgres:// or postgresql:// URL, or empty for the embedded store")}
+		return []error{errors.New("store: must be a postgres:// or postgresql:// URL, nats:// URLs, or empty for the embedded store")}
 	}
 	err := postgres.Options{URL: c.Store, Schema: c.PostgresSchema}.Validate()
 	field := map[string]string{"url": "store", "schema": "postgres_schema"} // their names here
@@ -353,6 +393,39 @@ func (c Config) storeProblems() []error {
 			e = fmt.Errorf("%s: %s", field[oe.Field], oe.Reason)
 		}
 		errs = append(errs, e)
+	}
+	return errs
+}
+
+// isNATS reports whether the store URL selects JetStream.
+func isNATS(store string) bool {
+	return strings.HasPrefix(store, "nats://") || strings.HasPrefix(store, "tls://")
+}
+
+// jetStreamProblems checks the JetStream URLs and options.
+func (c Config) jetStreamProblems() []error {
+	var errs []error
+	for _, u := range strings.Split(c.Store, ",") {
+		if parsed, err := url.Parse(strings.TrimSpace(u)); err != nil || parsed.Host == "" || !isNATS(strings.TrimSpace(u)) {
+			errs = append(errs, fmt.Errorf("store: %q is not a nats://host:port or tls://host:port URL", u))
+		}
+	}
+	for _, e := range unjoin(c.JetStream.options(c.Store).Validate()) {
+		var oe *jetstream.OptionError
+		if errors.As(e, &oe) && oe.Field != "url" {
+			e = fmt.Errorf("jetstream.%s: %s", oe.Field, oe.Reason)
+		}
+		errs = append(errs, e)
+	}
+	for _, f := range []struct{ path, file string }{
+		{"jetstream.credentials", c.JetStream.Credentials}, {"jetstream.tls_ca", c.JetStream.TLSCA},
+	} {
+		if f.file == "" {
+			continue
+		}
+		if _, err := os.Stat(f.file); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.path, err))
+		}
 	}
 	return errs
 }

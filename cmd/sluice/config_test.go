@@ -297,6 +297,29 @@ func TestConfig_Validate(t *testing.T) {
 		cfg.PostgresSchema = strings.Repeat("s", 64)
 		expectProblems(t, cfg.Validate(), "store: ", "postgres_schema: is 64 bytes")
 	})
+
+	t.Run("JetStream", func(t *testing.T) {
+		t.Parallel()
+		cfg := DefaultConfig()
+		cfg.Store = "nats://a:4222,nats://b:4222,tls://c:4222"
+		cfg.JetStream = JetStreamConfig{Name: "events", Replicas: 3, DuplicateWindow: time.Hour}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("JetStreamProblems", func(t *testing.T) {
+		t.Parallel()
+		cfg := DefaultConfig()
+		cfg.Store = "nats://a:4222,b"
+		cfg.JetStream = JetStreamConfig{Name: "no spaces", Replicas: 7, Credentials: "/nonexistent/x.creds"}
+		expectProblems(t, cfg.Validate(),
+			`store: "b" is not a nats://host:port`,
+			"jetstream.name: must be 1 to 32",
+			"jetstream.replicas: is 7, must be 1 to 5",
+			"jetstream.credentials: stat /nonexistent/x.creds",
+		)
+	})
 }
 
 func TestConfigCheck(t *testing.T) {

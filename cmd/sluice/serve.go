@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/console"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/jetstream"
 	"github.com/sluicehq/sluice/postgres"
 	"github.com/sluicehq/sluice/schema"
 	"github.com/sluicehq/sluice/sink"
@@ -35,6 +37,7 @@ Runs the HTTP API over the event log.
   --data DIR      the directory of the embedded store
                   (SLUICE_DATA; default ./sluice-data)
   --store URL     a postgres:// or postgresql:// URL selects PostgreSQL;
+                  nats://host:4222[,nats://host2:4222…] selects JetStream;
                   empty selects the embedded store (SLUICE_STORE; default "")
   --config FILE   the YAML configuration file (SLUICE_CONFIG; default none)
 
@@ -253,6 +256,15 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 
 // openStore opens the store that cfg selects.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store, error) {
+	if isNATS(cfg.Store) {
+		o := cfg.JetStream.options(cfg.Store)
+		o.Limits, o.Logger = cfg.limits(), log
+		s, err := jetstream.Open(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if cfg.Store != "" {
 		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Store, Schema: cfg.PostgresSchema, Limits: cfg.limits(), Logger: log})
 		if err != nil {
@@ -309,6 +321,9 @@ func openRegistry(ctx context.Context, store sluice.Store, cfg Config, log *slog
 func storeAttrs(cfg Config) []any {
 	if cfg.Store == "" {
 		return []any{"store", "sqlite", "data", cfg.Data}
+	}
+	if isNATS(cfg.Store) {
+		return []any{"store", "jetstream", "name", cmp.Or(cfg.JetStream.Name, jetstream.DefaultName)}
 	}
 	pgSchema := cfg.PostgresSchema
 	if pgSchema == "" {

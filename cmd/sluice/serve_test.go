@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/internal/testutil/natstest"
 )
 
 const (
@@ -88,6 +89,12 @@ func TestServe_Restart(t *testing.T) {
 		t.Parallel()
 		url, schema := testutil.PostgresSchema(t)
 		testRestart(t, []string{"SLUICE_STORE=" + url, "SLUICE_POSTGRES_SCHEMA=" + schema}, "--data", t.TempDir())
+	})
+
+	t.Run("JetStream", func(t *testing.T) {
+		t.Parallel()
+		c := natstest.Single(t)
+		testRestart(t, []string{"SLUICE_JETSTREAM_NAME=serve"}, "--store", c.URLs())
 	})
 }
 
