@@ -62,6 +62,8 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	}
 	s.commit.Lock()
 	defer s.commit.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+	defer cancel()
 	results := make([]sluice.AppendResult, 0, len(reqs))
 	allIDs := false
 	for len(reqs) > 0 {
@@ -233,10 +235,27 @@ type pubAck struct {
 	} `json:"error"`
 }
 
+// appendTimeout bounds one Append, its lookups and retries included: while
+// the log has no leader every call waits for nats.go's API timeout, and the
+// writer's queue waits with it. Past the bound Append fails with
+// sluice.ErrUnavailable, and the edge answers 503 until a leader is elected
+// (TestJetStreamCluster in reliability/ measures how long that takes).
+const appendTimeout = 10 * time.Second
+
+// commitTimeout bounds the wait for JetStream's answer to a commit, as
+// nats.go bounds its API requests: a leader that dies after taking a batch
+// never answers, and until the new leader is elected (a few seconds) the
+// commit fails with sluice.ErrUnavailable instead of holding every writer.
+// Whether such a batch was stored is unknown; a retry of it is deduplicated
+// by its ids.
+const commitTimeout = 5 * time.Second
+
 // publish sends events, positions head+1 onwards, as one atomic batch:
 // every message but the last without waiting, the last with the commit
 // and a request for JetStream's answer.
 func (s *Store) publish(ctx context.Context, head sluice.Position, events []sluice.Event, lasts map[string]last) error {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
 	batchID := nuid.Next()
 	prev := make(map[string]sluice.Position, len(lasts))
 	for name, l := range lasts {
@@ -279,6 +298,9 @@ func (s *Store) publish(ctx context.Context, head sluice.Position, events []slui
 		}
 		h.Set("Nats-Batch-Commit", "1")
 		if reply, err = s.nc.RequestMsgWithContext(ctx, m); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("commit: no answer within %s: %w", commitTimeout, nats.ErrTimeout)
+			}
 			return err
 		}
 	}

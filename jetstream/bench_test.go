@@ -16,23 +16,24 @@ import (
 )
 
 // Run the store's benchmarks and their baseline in one go, so that they
-// are measured against each other on the same embedded server:
+// are measured against each other on the same embedded servers, one node
+// (R1) and a cluster of three on loopback (R3):
 //
-//	go test -run '^$' -bench . -benchtime 4s ./jetstream/
+//	go test -p 1 -run '^$' -bench . -benchtime 4s ./jetstream/
 //
-// BenchmarkStore/AppendBatch500 over BenchmarkRawPublish500 is the ratio
-// that docs/benchmarks.md reports.
+// BenchmarkStore/R3/AppendBatch500 over BenchmarkRawPublish500/R3 is the
+// ratio that docs/benchmarks.md reports.
 
 const benchBatch = 500
 
 // benchLogs numbers the benchmarks' logs on one server.
 var benchLogs int
 
-// openBench opens a fresh R1 log on the server at url.
-func openBench(tb testing.TB, url string) *Store {
+// openBench opens a fresh log of replicas on the servers at url.
+func openBench(tb testing.TB, url string, replicas int) *Store {
 	tb.Helper()
 	benchLogs++
-	s, err := Open(context.Background(), Options{URL: url, Name: fmt.Sprintf("b%d", benchLogs), Replicas: 1})
+	s, err := Open(context.Background(), Options{URL: url, Name: fmt.Sprintf("b%d", benchLogs), Replicas: replicas})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,13 +41,28 @@ func openBench(tb testing.TB, url string) *Store {
 	return s
 }
 
-// BenchmarkStore runs the benchmarks every backend shares on one embedded
-// node, each on a fresh R1 log.
+// benchClusters runs bench on one embedded node (R1) and on a cluster of
+// three (R3), each started once for all of bench's runs.
+func benchClusters(b *testing.B, bench func(b *testing.B, url string, replicas int)) {
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("R%d", n), func(b *testing.B) {
+			c := natstest.Single(b)
+			if n > 1 {
+				c = natstest.Start(b, n)
+			}
+			bench(b, c.URLs(), n)
+		})
+	}
+}
+
+// BenchmarkStore runs the benchmarks every backend shares, each on a fresh
+// log.
 func BenchmarkStore(b *testing.B) {
-	c := natstest.Single(b)
-	storetest.Benchmark(b, func(tb testing.TB) storetest.Opener {
-		s := openBench(tb, c.URLs())
-		return func(testing.TB) sluice.Store { return s }
+	benchClusters(b, func(b *testing.B, url string, replicas int) {
+		storetest.Benchmark(b, func(tb testing.TB) storetest.Opener {
+			s := openBench(tb, url, replicas)
+			return func(testing.TB) sluice.Store { return s }
+		})
 	})
 }
 
@@ -56,8 +72,11 @@ func BenchmarkStore(b *testing.B) {
 // acknowledgements, as nats bench does; no plan, no atomic batch, no
 // expected sequences, no id index.
 func BenchmarkRawPublish500(b *testing.B) {
-	c := natstest.Single(b)
-	s := openBench(b, c.URLs())
+	benchClusters(b, benchRawPublish)
+}
+
+func benchRawPublish(b *testing.B, url string, replicas int) {
+	s := openBench(b, url, replicas)
 	js, err := jetstream.New(s.nc, jetstream.WithPublishAsyncMaxPending(benchBatch))
 	if err != nil {
 		b.Fatal(err)

@@ -362,7 +362,7 @@ func listNames(ctx context.Context, kv bucket, prefix, after string) ([]string, 
 		return nil, err
 	}
 	slices.Sort(names)
-	return names, nil
+	return slices.Compact(names), nil // a scan started again can see a name twice
 }
 
 // The header of a KV entry that marks a deleted key, and its values.

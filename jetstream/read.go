@@ -47,7 +47,48 @@ func scanConfig(subject string) jetstream.ConsumerConfig {
 // counts at its creation, in order, until fn returns false. It reads on
 // the stream's leader (leaderConsumer), so a scan sees every acknowledged
 // write.
+//
+// A scan's consumer acknowledges nothing (AckNone): a message the server
+// has sent counts as delivered. A no-wait fetch gives up on the client
+// after a second, and what the server sends after that is dropped with
+// its subscription; the next fetch would then go on after a hole (the
+// FollowWhileWriting gap, D153). A scan therefore follows the consumer's
+// delivery sequence, and when a message is missing it starts a new
+// consumer after the last message fn has seen, skipping what fn had.
 func scanWith(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, fn func(jetstream.Msg) (bool, error)) error {
+	var seen uint64 // the stream sequence of the last message given to fn
+	for restarts := 0; ; restarts++ {
+		if seen > 0 && cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
+			cfg.OptStartSeq = seen + 1
+		}
+		err := scanConsumer(ctx, st, cfg, func(m jetstream.Msg, seq uint64) (bool, error) {
+			if seq <= seen {
+				return true, nil // given to fn before the restart
+			}
+			seen = seq
+			return fn(m)
+		})
+		if !errors.Is(err, errLostDelivery) {
+			return err
+		}
+		if restarts == lostRestarts {
+			return fmt.Errorf("scan: %d consumers lost messages in a row: %w", restarts+1, sluice.ErrUnavailable)
+		}
+	}
+}
+
+// errLostDelivery: the server sent a scan's consumer messages that never
+// reached the scan.
+var errLostDelivery = errors.New("scan: a message sent to the consumer was lost")
+
+// lostRestarts bounds the consumers one scan starts again after losses.
+const lostRestarts = 10
+
+// scanConsumer reads the messages that a new consumer of configuration cfg
+// counts at its creation, giving each to fn with its stream sequence, until
+// fn returns false. It returns errLostDelivery when the consumer's delivery
+// sequence shows a message that never came.
+func scanConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, fn func(jetstream.Msg, uint64) (bool, error)) error {
 	c, err := leaderConsumer(ctx, st, cfg)
 	if err != nil {
 		return err
@@ -56,6 +97,7 @@ func scanWith(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerCo
 	// The consumer's creation counts the messages to read; a no-wait fetch
 	// can come back empty before a new consumer in a cluster has them.
 	pending := c.CachedInfo().NumPending
+	var delivered uint64 // the consumer sequence of the last message read
 	for retries := 0; pending > 0; {
 		batch, err := c.FetchNoWait(int(min(pending, fetchSize)))
 		if err != nil {
@@ -63,8 +105,16 @@ func scanWith(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerCo
 		}
 		got := uint64(0)
 		for m := range batch.Messages() {
+			meta, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			if meta.Sequence.Consumer != delivered+1 {
+				return errLostDelivery
+			}
+			delivered = meta.Sequence.Consumer
 			got++
-			more, err := fn(m)
+			more, err := fn(m, meta.Sequence.Stream)
 			if err != nil || !more {
 				return err
 			}
@@ -74,18 +124,23 @@ func scanWith(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerCo
 		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
 			return err
 		}
-		if got == 0 {
-			// In a cluster, a new consumer answers once its leader is
-			// elected and has loaded its messages, a few milliseconds
-			// after it is created.
-			if retries++; retries > consumerReadyRetries {
-				return fmt.Errorf("scan: consumer not ready: %w", cmp.Or(err, context.DeadlineExceeded))
-			}
-			select {
-			case <-time.After(consumerReadyDelay):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		if got > 0 {
+			continue
+		}
+		// Nothing came: the server sent what the fetch asked for too late,
+		// or, in a cluster, a new consumer answers once its leader is
+		// elected and has loaded its messages, a few milliseconds after it
+		// is created.
+		if info, ierr := c.Info(ctx); ierr == nil && info.Delivered.Consumer > delivered {
+			return errLostDelivery
+		}
+		if retries++; retries > consumerReadyRetries {
+			return fmt.Errorf("scan: consumer not ready: %w", cmp.Or(err, context.DeadlineExceeded))
+		}
+		select {
+		case <-time.After(consumerReadyDelay):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	return nil
@@ -114,6 +169,9 @@ func leaderConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.Cons
 		info, err := st.Info(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if info.Cluster != nil && info.Cluster.Leader == "" {
+			return nil, fmt.Errorf("scan: %s has no leader: %w", info.Config.Name, sluice.ErrUnavailable)
 		}
 		c, err := st.CreateConsumer(ctx, cfg)
 		if err != nil {

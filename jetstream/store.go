@@ -281,6 +281,9 @@ func unavailable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false // the caller's
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true // a bound of the store's own (appendTimeout) or the caller's: try again later
+	}
 	return errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected) ||

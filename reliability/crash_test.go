@@ -29,6 +29,9 @@ func TestCrash(t *testing.T) {
 		url, schema := testutil.PostgresSchema(t)
 		testCrash(t, "crash/postgres", rounds, []string{"SLUICE_STORE=" + url, "SLUICE_POSTGRES_SCHEMA=" + schema}, "--data", t.TempDir())
 	})
+	t.Run("JetStream", func(t *testing.T) {
+		testCrash(t, "crash/jetstream", rounds, jetStreamEnv(natsCluster(t), "crash"), "--data", t.TempDir())
+	})
 }
 
 // crashConns is how many connections the oracle sends over.

@@ -218,8 +218,7 @@ func testClosed(t *testing.T, open Opener, _ Features) {
 		waiting <- err
 	}()
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		buf := make([]byte, 1<<20)
-		return bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("HeadNotifier).Wait("))
+		return bytes.Contains(allStacks(), []byte("HeadNotifier).Wait("))
 	}, "WaitHead never blocked")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -258,3 +257,15 @@ func testClosed(t *testing.T, open Opener, _ Features) {
 func second[T any](_ T, err error) error { return err }
 
 func third[T, U any](_ T, _ U, err error) error { return err }
+
+// allStacks is every goroutine's stack. A buffer of fixed size would cut
+// them off in a busy process (a test binary running three JetStream
+// servers has thousands of goroutines), hiding the one looked for.
+func allStacks() []byte {
+	for n := 1 << 20; ; n *= 2 {
+		buf := make([]byte, n)
+		if m := runtime.Stack(buf, true); m < n {
+			return buf[:m]
+		}
+	}
+}
