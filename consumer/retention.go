@@ -52,7 +52,7 @@ func (r *Retention) Run(ctx context.Context) error {
 			case err != nil && ctx.Err() == nil:
 				log.Error("retention: pass failed", "err", err)
 			case pass.First > before:
-				log.Info("retention: removed events", "before", pass.First, "removed_from", before, "held_by", pass.HeldBy)
+				log.Info("retention: removed events", "first", pass.First, "was", before, "held_by", pass.HeldBy)
 			case pass.HeldBy != "" && pass.Cut > pass.First:
 				log.Debug("retention: held back by an archive sink", "sink", pass.HeldBy, "delivered", pass.Held, "cut", pass.Cut)
 			}
