@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -132,6 +133,9 @@ func (s *Store) trimIndex(ctx context.Context, next sluice.Position) error {
 		if err != nil || done {
 			return err
 		}
+		// Let a commit waiting for the lock take it before the next step
+		// (sync.Mutex lets a goroutine that just unlocked take it again).
+		runtime.Gosched()
 	}
 }
 
