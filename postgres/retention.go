@@ -16,7 +16,7 @@ const (
 	// Trim moves the first position to 1 past a multiple of it.
 	retentionUnit = 1 << 16
 	// trimStep is how many positions one DELETE of Trim removes, in a
-	// transaction of its own (D127).
+	// transaction of its own (D126).
 	trimStep    = 10_000
 	selectFirst = "SELECT position FROM log_first"
 )

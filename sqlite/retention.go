@@ -14,8 +14,8 @@ import (
 var _ sluice.Retainer = (*Store)(nil)
 
 // trimStep is how many positions one transaction of Trim removes from the
-// index: each takes the writer's lock, so ingest waits at most for one
-// (D125: about 2 ms for 4,096 positions of stream runs and chunks).
+// index: each takes the writer's lock, so a commit waits for one step at
+// most (D125).
 const trimStep = 4096
 
 // FirstPosition is the first position the log holds; see sluice.Retainer.
