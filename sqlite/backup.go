@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/backupfile"
 )
 
 var _ sluice.Backuper = (*Store)(nil)
@@ -50,9 +51,11 @@ func (s *Store) Backup(ctx context.Context, to sluice.BackupWriter) (sluice.Back
 		return info, fmt.Errorf("backup: read the copied index: %w", err)
 	}
 	for _, name := range []string{"ids.db", "sluice.db"} {
-		if err := writeFile(to, filepath.Join(tmp, name), name, &info); err != nil {
+		size, err := backupfile.WriteFrom(to, name, filepath.Join(tmp, name))
+		if err != nil {
 			return info, fmt.Errorf("backup: %w", err)
 		}
+		info.Files, info.Bytes = info.Files+1, info.Bytes+size
 	}
 	for _, e := range ends {
 		f := s.segs.file(e.segment)
@@ -112,24 +115,6 @@ func snapshotEnds(ctx context.Context, path string, info *sluice.BackupInfo) ([]
 		ends = append(ends, e)
 	}
 	return ends, rows.Err()
-}
-
-// writeFile hands the file at path to to as name.
-func writeFile(to sluice.BackupWriter, path, name string, info *sluice.BackupInfo) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if err := to.WriteFile(name, fi.Size(), f); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	info.Files, info.Bytes = info.Files+1, info.Bytes+fi.Size()
-	return nil
 }
 
 // file is the open segment file that starts at first, nil if none.

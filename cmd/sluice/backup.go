@@ -203,15 +203,7 @@ func copyTree(src string, to sluice.BackupWriter) error {
 		if err != nil {
 			return err
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		return to.WriteFile(filepath.ToSlash(rel), fi.Size(), f)
+		_, err = backupfile.WriteFrom(to, filepath.ToSlash(rel), path)
+		return err
 	})
 }

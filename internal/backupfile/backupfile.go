@@ -148,3 +148,20 @@ func Extract(r io.Reader, d *Dir) (files int, bytes int64, err error) {
 		files, bytes = files+1, bytes+h.Size
 	}
 }
+
+// WriteFrom hands the file at path to to as name, and returns its size.
+func WriteFrom(to sluice.BackupWriter, name, path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if err := to.WriteFile(name, fi.Size(), f); err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return fi.Size(), nil
+}

@@ -79,3 +79,20 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckName: a name CheckName accepts stays inside the directory it
+// is joined to.
+func FuzzCheckName(f *testing.F) {
+	for _, s := range []string{"sluice.db", "segments/1.seg", "../x", "a/../b", "/abs", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if CheckName(name) != nil {
+			return
+		}
+		rel, err := filepath.Rel("/root", filepath.Join("/root", filepath.FromSlash(name)))
+		if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+			t.Fatalf("CheckName accepted %q, which lands at %q", name, rel)
+		}
+	})
+}
