@@ -211,6 +211,9 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStr
 	out := make([]sluice.Event, 0, min(limit, readRoom))
 	for _, r := range runs {
 		evs, err := s.chunkAt(ctx, &s.reads, r.chunk)
+		if err != nil && r.chunk < s.firstPosition() {
+			continue // removed by retention since the runs were read
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read stream: %w", err)
 		}
