@@ -210,9 +210,12 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStr
 	}
 	out := make([]sluice.Event, 0, min(limit, readRoom))
 	for _, r := range runs {
+		if r.chunk < s.firstPosition() {
+			continue // removed by retention since the runs were read
+		}
 		evs, err := s.chunkAt(ctx, &s.reads, r.chunk)
 		if err != nil && r.chunk < s.firstPosition() {
-			continue // removed by retention since the runs were read
+			continue // removed while being read
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read stream: %w", err)
