@@ -104,3 +104,23 @@ func (e *LeaseHeldError) Error() string {
 }
 
 func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
+
+// ErrGone: the positions asked for were removed by retention. The error is a
+// *GoneError saying where the log now starts.
+var ErrGone = errors.New("positions removed by retention")
+
+// GoneError says that a read asked for events before the log's first
+// position, which retention has removed.
+type GoneError struct {
+	// After is the position the read asked for the events after.
+	After Position
+	// First is the first position the log holds (the head + 1 when it holds
+	// none).
+	First Position
+}
+
+func (e *GoneError) Error() string {
+	return fmt.Sprintf("the events after position %d are gone: the log starts at %d", e.After, e.First)
+}
+
+func (e *GoneError) Unwrap() error { return ErrGone }

@@ -14,6 +14,9 @@ type Cursor struct {
 	filter sluice.Filter
 	page   int
 	pos    sluice.Position
+	// skipped, when set, is told how many positions the cursor passed
+	// over because retention had removed them (see SkipGone).
+	skipped func(n uint64)
 }
 
 // NewCursor returns a cursor over log after position after; page is the
@@ -21,6 +24,12 @@ type Cursor struct {
 func NewCursor(log sluice.Log, after sluice.Position, f sluice.Filter, page int) *Cursor {
 	return &Cursor{log: log, filter: f, page: max(page, 1), pos: after}
 }
+
+// SkipGone makes the cursor go on from the log's first position when
+// retention has removed the events after its position, telling skipped how
+// many positions it passed over. Without it, Read returns the
+// *sluice.GoneError.
+func (c *Cursor) SkipGone(skipped func(n uint64)) { c.skipped = skipped }
 
 // Position is how far the cursor has read: every event up to it has been
 // returned by Next or skipped by the filter.
@@ -51,7 +60,17 @@ func (c *Cursor) Read(ctx context.Context) ([]sluice.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	evs, err := c.log.ReadLog(ctx, c.pos, c.filter, c.page)
+	var evs []sluice.Event
+	if c.skipped == nil {
+		evs, err = c.log.ReadLog(ctx, c.pos, c.filter, c.page)
+	} else {
+		var n uint64
+		evs, n, err = sluice.ReadLogFrom(ctx, c.log, c.pos, c.filter, c.page)
+		if n > 0 {
+			c.pos += sluice.Position(n)
+			c.skipped(n)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

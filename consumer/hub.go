@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -67,6 +68,11 @@ type Batch struct {
 type Hub struct {
 	store     sluice.Store
 	readerTTL time.Duration
+	// startAtFirst: a subscription behind the log's first position goes on
+	// from it (counted in skipped) instead of failing with
+	// *sluice.GoneError.
+	startAtFirst bool
+	skipped      atomic.Uint64
 
 	mu sync.Mutex
 	// leases are the leases this process has granted, to renew them only
@@ -88,6 +94,15 @@ type hold struct {
 func NewHub(store sluice.Store, readerTTL time.Duration) *Hub {
 	return &Hub{store: store, readerTTL: readerTTL, leases: map[string]sluice.Lease{}, holds: map[string]hold{}}
 }
+
+// StartAtFirst makes a subscription whose checkpoint is before the log's
+// first position (retention removed what it had not read) go on from it,
+// instead of every read failing with a *sluice.GoneError. Call it before
+// the hub is used.
+func (h *Hub) StartAtFirst() { h.startAtFirst = true }
+
+// Skipped counts the positions subscriptions passed over that way.
+func (h *Hub) Skipped() uint64 { return h.skipped.Load() }
 
 // Put creates the subscription name at start, or replaces the filter of
 // the existing one (keeping its checkpoint). It reports whether it created
@@ -168,6 +183,9 @@ func (h *Hub) Next(ctx context.Context, name, reader string, limit int, wait tim
 		return Batch{}, err
 	}
 	cur := NewCursor(h.store, checkpoint, sub.Filter, limit)
+	if h.startAtFirst {
+		cur.SkipGone(func(n uint64) { h.skipped.Add(n) })
+	}
 	evs, err := cur.Read(ctx)
 	// The long poll renews the lease as it goes, so that the lease ends
 	// ReaderTTL after the call whatever its wait. It ends early, without
@@ -272,7 +290,7 @@ func (h *Hub) Wait(ctx context.Context, name string, p sluice.Position) (sluice.
 			return checkpoint, nil
 		}
 		if next <= checkpoint && !sub.Filter.IsZero() {
-			evs, err := h.store.ReadLog(ctx, checkpoint, sub.Filter, 1)
+			evs, _, err := sluice.ReadLogFrom(ctx, h.store, checkpoint, sub.Filter, 1)
 			if err != nil {
 				return 0, err
 			}
@@ -322,7 +340,7 @@ func (h *Hub) state(ctx context.Context, sub sluice.Subscription) (State, error)
 	}
 	if st.Head > st.Checkpoint {
 		st.LagEvents = uint64(st.Head - st.Checkpoint)
-		evs, err := h.store.ReadLog(ctx, st.Checkpoint, sluice.Filter{}, 1)
+		evs, _, err := sluice.ReadLogFrom(ctx, h.store, st.Checkpoint, sluice.Filter{}, 1)
 		if err != nil {
 			return State{}, err
 		}

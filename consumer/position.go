@@ -20,7 +20,7 @@ func PositionAt(ctx context.Context, log sluice.Log, t time.Time) (sluice.Positi
 	lo, hi := sluice.Position(1), head+1 // the answer is in [lo, hi]
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		evs, err := log.ReadLog(ctx, mid-1, sluice.Filter{}, 1)
+		evs, _, err := sluice.ReadLogFrom(ctx, log, mid-1, sluice.Filter{}, 1)
 		if err != nil {
 			return 0, fmt.Errorf("position at %s: %w", t.Format(time.RFC3339Nano), err)
 		}

@@ -105,6 +105,10 @@ func (p *Problem) appendJSON(b []byte) []byte {
 		b = append(b, `,"current_version":`...)
 		b = strconv.AppendUint(b, *p.CurrentVersion, 10)
 	}
+	if p.FirstPosition != nil {
+		b = append(b, `,"first_position":`...)
+		b = strconv.AppendUint(b, *p.FirstPosition, 10)
+	}
 	return append(b, '}')
 }
 

@@ -404,12 +404,11 @@ func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := filterParams(q)
-	evs, err := s.store.ReadLog(r.Context(), sluice.Position(after), f, limit)
+	evs, next, err := s.readFrom(r.Context(), sluice.Position(after), q.Has("after"), f, limit)
 	if err != nil {
 		writeProblem(w, s.storeProblem(err))
 		return
 	}
-	next := sluice.Position(after)
 	if len(evs) > 0 {
 		next = evs[len(evs)-1].Position
 	}

@@ -26,7 +26,9 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
+	given := q.Has("after")
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		given = true
 		n, err := strconv.ParseUint(id, 10, 64)
 		if err != nil {
 			writeProblem(w, problemf(http.StatusBadRequest, "invalid_parameter", "Last-Event-ID must be a position, a whole number"))
@@ -35,6 +37,10 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		after = n
 	}
 	f := filterParams(q)
+	if err := s.liveStart(r.Context(), sluice.Position(after), given); err != nil {
+		writeProblem(w, s.storeProblem(err))
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -49,7 +55,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	ctx, stop := context.WithCancel(r.Context())
 	defer context.AfterFunc(s.stopping, stop)()
 	defer stop()
-	if err := s.tail(ctx, w, rc, sluice.Position(after), f); !errors.Is(err, context.Canceled) {
+	if err := s.tail(ctx, w, rc, sluice.Position(after), given, f); !errors.Is(err, context.Canceled) {
 		s.log.Debug("live tail ended", "err", err)
 	}
 }
@@ -58,8 +64,18 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 // sending a comment as a heartbeat when nothing came for
 // Config.LiveHeartbeat, until the client goes or a write fails; it returns
 // why.
-func (s *Server) tail(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, pos sluice.Position, f sluice.Filter) error {
+func (s *Server) tail(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, pos sluice.Position, given bool, f sluice.Filter) error {
 	cur := consumer.NewCursor(s.store, pos, f, livePage)
+	if !given || s.startAtFirst {
+		// From the first position: a tail that falls behind retention
+		// later goes on from it too (with a position given and without
+		// StartAtFirst, the stream ends and its reconnection gets 410).
+		cur.SkipGone(func(n uint64) {
+			if given {
+				s.metrics.skipped.WithLabelValues("http").Add(float64(n))
+			}
+		})
+	}
 	var buf []byte
 	for {
 		evs, err := cur.Read(ctx)

@@ -33,6 +33,9 @@ type metrics struct {
 	// segmentMetrics counts the metrics series that analytics.js posts to
 	// /v1/m (counted, not stored).
 	segmentMetrics prometheus.Counter
+	// skipped counts the positions readers passed over because retention
+	// had removed them, by reader (http); see retention.go.
+	skipped *prometheus.CounterVec
 }
 
 func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub, sinks Sinks) *metrics {
@@ -55,7 +58,10 @@ func newMetrics(store sluice.Store, writer *sluice.Writer, subs *consumer.Hub, s
 			Help: "Ingest requests refused with 503 for overload, by reason: in_flight, queue_full, queue_delay, body_budget."}, []string{"reason"}),
 		segmentMetrics: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_segment_client_metrics_total",
 			Help: "Metrics series that analytics.js posted to POST /v1/m: counted, not stored."}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_retention_skipped_positions_total",
+			Help: "Positions that readers of GET /v1/events and /v1/events/live asked for and passed over because retention had removed them (with retention.readers: start)."}, []string{"reader"}),
 	}
+	m.skipped.WithLabelValues("http")
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_writer_queue_events", Help: "Events queued or in the commit in flight."}, func() float64 {
 		events, _ := writer.Depth()
 		return float64(events)

@@ -33,6 +33,8 @@ type Problem struct {
 	Errors []EventProblem `json:"errors,omitempty"`
 	// CurrentVersion is the stream's version, for wrong_expected_version.
 	CurrentVersion *uint64 `json:"current_version,omitempty"`
+	// FirstPosition is the log's first position, for gone.
+	FirstPosition *uint64 `json:"first_position,omitempty"`
 	// RetryAfter, when set, is sent as Retry-After (503 and 429).
 	RetryAfter time.Duration `json:"-"`
 }

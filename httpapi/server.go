@@ -46,6 +46,8 @@ type Server struct {
 	// end early, so that shutdown does not wait for them.
 	stopping context.Context
 	stop     context.CancelFunc
+	// startAtFirst: see WithStartAtFirst.
+	startAtFirst bool
 }
 
 // New builds the API over store and writer, checking events with the
@@ -73,6 +75,7 @@ func New(store sluice.Store, writer *sluice.Writer, registry *schema.Registry, c
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.metrics = newMetrics(store, writer, s.subs, s.sinks)
 	s.metrics.registry.MustRegister(s.bodies.gauge())
+	s.metrics.registry.MustRegister(retentionCollectors(store, s.metrics, s.subs.Skipped)...)
 	s.routes()
 	return s, nil
 }
@@ -121,6 +124,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/sinks/{name}/replay", "replay_sink", RoleAdmin, s.replaySink)
 	s.handle("GET /v1/sinks/{name}/dead-letters", "list_dead_letters", read, s.listDeadLetters)
 	s.handle("POST /v1/sinks/{name}/dead-letters/redrive", "redrive_dead_letters", RoleAdmin, s.redrive)
+	s.handle("POST /v1/admin/backup", "backup", RoleAdmin, s.backup)
 	s.handle("GET /v1/keys", "list_keys", RoleAdmin, s.listKeys)
 	s.handle("POST /v1/keys", "create_key", RoleAdmin, s.createKey)
 	s.handle("PATCH /v1/keys/{name}", "patch_key", RoleAdmin, s.patchKey)
@@ -230,9 +234,12 @@ func (s *Server) storeProblem(err error) *Problem {
 	var p *Problem
 	var wv *sluice.WrongExpectedVersionError
 	var ee *sluice.EventError
+	var gone *sluice.GoneError
 	switch {
 	case errors.As(err, &p):
 		return p
+	case errors.As(err, &gone):
+		return goneProblem(gone)
 	case errors.As(err, &wv):
 		p = problemf(http.StatusConflict, "wrong_expected_version", wv.Error())
 		p.CurrentVersion = &wv.Current

@@ -28,6 +28,8 @@ var (
 			func(c sink.Counts) uint64 { return c.Retried }},
 		{prometheus.NewDesc("sluice_sink_dead_lettered_total", "Records a sink gave up on (stored as dead letters), in this process.", sinkLabel, nil),
 			func(c sink.Counts) uint64 { return c.DeadLettered }},
+		{prometheus.NewDesc("sluice_sink_skipped_total", "Positions a sink passed over because retention had removed them before it delivered them, in this process.", sinkLabel, nil),
+			func(c sink.Counts) uint64 { return c.Skipped }},
 	}
 	sinkBatchDesc   = prometheus.NewDesc("sluice_sink_batch_records", "Records per delivery.", sinkLabel, nil)
 	sinkLatencyDesc = prometheus.NewDesc("sluice_sink_delivery_latency_seconds", "From an event's commit to its acknowledgement by the destination, for live deliveries.", sinkLabel, nil)

@@ -60,8 +60,14 @@ func (s *Store) ReadLog(ctx context.Context, after sluice.Position, f sluice.Fil
 	}
 	where, args := filterSQL(f, toInt64(uint64(after)))
 	args = append(args, max(limit, 1))
-	q := fmt.Sprintf("%s WHERE %s ORDER BY position LIMIT $%d", selectEvents, where, len(args))
+	// Events found in a snapshot whose first position is not past after are
+	// every one there is (retention moves it before it deletes); none found
+	// may mean that it is.
+	q := fmt.Sprintf("%s WHERE %s AND $1 + 1 >= (%s) ORDER BY position LIMIT $%d", selectEvents, where, selectFirst, len(args))
 	events, err := s.queryEvents(ctx, q, args...)
+	if err == nil && len(events) == 0 {
+		err = s.goneAfter(ctx, after)
+	}
 	if err != nil {
 		return nil, s.fail("read log", err)
 	}

@@ -36,6 +36,10 @@ type Config struct {
 	Retry Retry `yaml:"retry"`
 	// Breaker is the circuit breaker in front of the destination.
 	Breaker Breaker `yaml:"breaker"`
+	// Archive marks the sink as an archive (the S3 sink, typically):
+	// retention removes no event before the sink has delivered it.
+	// Default false.
+	Archive bool `yaml:"archive"`
 	// LeaseTTL is how long the sink stays stopped when the process that
 	// runs it dies, before another process sharing the store takes it
 	// over (its lease expires). Default 15s.

@@ -196,7 +196,7 @@ func (m *Manager) state(ctx context.Context, r *Runner) (State, error) {
 	}
 	if st.Head > st.Position {
 		st.LagEvents = uint64(st.Head - st.Position)
-		next, err := m.store.ReadLog(ctx, st.Position, sluice.Filter{}, 1)
+		next, _, err := sluice.ReadLogFrom(ctx, m.store, st.Position, sluice.Filter{}, 1)
 		if err != nil {
 			return st, fmt.Errorf("sink %q: %w", name, err)
 		}

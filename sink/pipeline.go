@@ -63,8 +63,15 @@ const maxPage = 1000
 
 func (r *Runner) newPipeline(name string, checkpoint sluice.Position) *pipeline {
 	page := min(r.cfg.Batch.MaxEvents, maxPage)
-	return &pipeline{r: r, name: name, checkpoint: checkpoint, page: page,
-		cursor: consumer.NewCursor(r.store, checkpoint, r.filter, page)}
+	cur := consumer.NewCursor(r.store, checkpoint, r.filter, page)
+	// A sink cannot answer 410: behind the log's first position it goes on
+	// from there, and says so (an archive sink never is: retention waits
+	// for it).
+	cur.SkipGone(func(n uint64) {
+		r.counts.skipped.Add(n)
+		r.log.Warn("sink: retention removed events it had not delivered; going on from the log's first position", "skipped", n, "from", cur.Position()+1)
+	})
+	return &pipeline{r: r, name: name, checkpoint: checkpoint, page: page, cursor: cur}
 }
 
 // roomy reports whether the pipeline may read more: it holds up to two

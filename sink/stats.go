@@ -18,16 +18,19 @@ type Counts struct {
 	DeadLettered uint64 `json:"dead_lettered"`
 	// Batches counts calls of the sink's Deliver.
 	Batches uint64 `json:"batches"`
+	// Skipped counts the positions the sink passed over because retention
+	// had removed them before it delivered them.
+	Skipped uint64 `json:"skipped"`
 }
 
 // counts is Counts, updated atomically.
 type counts struct {
-	delivered, failed, retried, deadLettered, batches atomic.Uint64
+	delivered, failed, retried, deadLettered, batches, skipped atomic.Uint64
 }
 
 func (c *counts) snapshot() Counts {
 	return Counts{Delivered: c.delivered.Load(), Failed: c.failed.Load(), Retried: c.retried.Load(),
-		DeadLettered: c.deadLettered.Load(), Batches: c.batches.Load()}
+		DeadLettered: c.deadLettered.Load(), Batches: c.batches.Load(), Skipped: c.skipped.Load()}
 }
 
 // Histogram is a snapshot of a cumulative histogram, as Prometheus takes

@@ -111,8 +111,14 @@ func (s *Store) lookupIDs(ctx context.Context, tx *sql.Conn, c *commit, hashes [
 		}
 	}()
 	// Candidates are the duplicates (and, once in a long while, a hash
-	// collision): read their chunks, each once, to compare the ids.
+	// collision): read their chunks, each once, to compare the ids. Those
+	// before the first position were removed by retention: their ids are
+	// new again.
 	slices.Sort(candidates)
+	first := s.firstPosition()
+	for len(candidates) > 0 && candidates[0] < first {
+		candidates = candidates[1:]
+	}
 	for len(candidates) > 0 {
 		evs, err := s.chunkAt(ctx, tx, candidates[0])
 		if err != nil {

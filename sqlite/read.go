@@ -145,6 +145,9 @@ func (s *Store) ReadLog(ctx context.Context, after sluice.Position, f sluice.Fil
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
+	if err := sluice.GoneBefore(after, s.firstPosition()); err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
 	limit = max(limit, 1)
 	out := make([]sluice.Event, 0, min(limit, readRoom))
 	err := s.scanChunks(ctx, &s.reads, after, func(e *sluice.Event) bool {
@@ -154,7 +157,7 @@ func (s *Store) ReadLog(ctx context.Context, after sluice.Position, f sluice.Fil
 		return len(out) < limit
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read log: %w", err)
+		return nil, fmt.Errorf("read log: %w", s.goneOr(after, err))
 	}
 	return out, nil
 }
@@ -207,7 +210,13 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts sluice.ReadStr
 	}
 	out := make([]sluice.Event, 0, min(limit, readRoom))
 	for _, r := range runs {
+		if r.chunk < s.firstPosition() {
+			continue // removed by retention since the runs were read
+		}
 		evs, err := s.chunkAt(ctx, &s.reads, r.chunk)
+		if err != nil && r.chunk < s.firstPosition() {
+			continue // removed while being read
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read stream: %w", err)
 		}

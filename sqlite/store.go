@@ -78,6 +78,12 @@ type Store struct {
 	done context.Context
 	stop context.CancelFunc
 
+	// first is the log's first position (retention.go), moved by Trim.
+	first atomic.Uint64
+	// trimMu serializes Trim and Backup: a backup copies segment files
+	// that a trim would remove.
+	trimMu sync.Mutex
+
 	mu   sync.Mutex // serializes writes; guards the fields below
 	head sluice.Position
 	segs *segments // the files the events are in
@@ -198,6 +204,9 @@ func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error 
 		return err
 	}
 	if err := s.recover(ctx, firsts); err != nil {
+		return err
+	}
+	if err := s.loadFirst(ctx); err != nil {
 		return err
 	}
 	return s.loadIDs(ctx)

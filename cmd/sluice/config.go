@@ -67,6 +67,58 @@ type Config struct {
 	// Sinks are the destinations the log is delivered to, each on its own
 	// cursor (docs/sinks.md). Default: none.
 	Sinks []SinkConfig `yaml:"sinks"`
+	// Retention removes old events (docs/operations.md, "Retention").
+	// Default: every event is kept.
+	Retention RetentionConfig `yaml:"retention"`
+	// SegmentSize is the size past which the embedded store starts a new
+	// segment file: the unit that retention removes. Default 268435456
+	// (256 MiB).
+	SegmentSize int64 `yaml:"segment_size"`
+}
+
+// RetentionConfig says which events retention removes: those older than
+// MaxAge or beyond the newest MaxBytes, in whole segment files (embedded)
+// or units of 65,536 positions (PostgreSQL), and never one that a sink
+// marked archive has not delivered yet. JetStream does not support it.
+type RetentionConfig struct {
+	// MaxAge: events recorded longer ago are removed. Default 0s (no limit
+	// by age).
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxBytes: events beyond the newest MaxBytes are removed (embedded:
+	// the segment files' bytes; PostgreSQL: the rows' size, estimated from
+	// a sample). Default 0 (no limit by size).
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Readers is what a reader asking for removed positions gets: gone
+	// (410 with code gone and the first position) or start (it goes on
+	// from the first position; the positions passed over are counted in
+	// the metrics). Sinks always go on from it. Default "gone".
+	Readers string `yaml:"readers"`
+	// Every is the time between two retention passes. Default 1m.
+	Every time.Duration `yaml:"every"`
+}
+
+// enabled says whether retention removes anything.
+func (r RetentionConfig) enabled() bool { return r.MaxAge > 0 || r.MaxBytes > 0 }
+
+// problems checks the retention fields.
+func (r RetentionConfig) problems(store string) []error {
+	var errs []error
+	if r.MaxAge < 0 {
+		errs = append(errs, errors.New("retention.max_age: must not be negative"))
+	}
+	if r.MaxBytes < 0 {
+		errs = append(errs, errors.New("retention.max_bytes: must not be negative"))
+	}
+	if r.Every < 0 {
+		errs = append(errs, errors.New("retention.every: must not be negative"))
+	}
+	if r.Readers != "" && r.Readers != "gone" && r.Readers != "start" {
+		errs = append(errs, fmt.Errorf("retention.readers: %q must be gone or start", r.Readers))
+	}
+	if r.enabled() && isNATS(store) {
+		errs = append(errs, errors.New("retention: the JetStream store does not support retention (use the stream's own limits)"))
+	}
+	return errs
 }
 
 // JetStreamConfig configures the JetStream store (docs/operations.md).
@@ -370,6 +422,10 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("node: %q must be 1–128 of A-Z a-z 0-9 . _ : -", c.Node))
 	}
 	errs = append(errs, c.sinksProblems()...)
+	errs = append(errs, c.Retention.problems(c.Store)...)
+	if c.SegmentSize < 0 {
+		errs = append(errs, errors.New("segment_size: must not be negative"))
+	}
 	return errors.Join(errs...)
 }
 

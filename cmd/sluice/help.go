@@ -24,6 +24,8 @@ Commands:
 	               standard scenarios against baselines
 	archive verify check what an s3 sink archived: every position once,
 	               every object readable
+	backup         copy the embedded store, running or not, into a directory
+	restore        make a data directory of such a copy
 	version        print the version
 	help           print this help, or a command's: sluice help serve
 
@@ -36,6 +38,8 @@ var commandHelp = map[string]string{
 	"config":  configUsage,
 	"bench":   benchUsage,
 	"archive": archiveUsage,
+	"backup":  backupUsage,
+	"restore": restoreUsage,
 	"version": versionUsage,
 }
 

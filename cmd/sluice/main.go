@@ -59,6 +59,10 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return (&BenchCommand{m}).Run(ctx, args)
 	case "archive":
 		return (&ArchiveCommand{m}).Run(ctx, args)
+	case "backup":
+		return (&BackupCommand{m}).Run(ctx, args)
+	case "restore":
+		return (&RestoreCommand{m}).Run(ctx, args)
 	case "version":
 		return (&VersionCommand{m}).Run(ctx, args)
 	case "help", "-h", "-help", "--help":

@@ -112,6 +112,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		background.Go(func() { registry.Run(bctx) })
 		background.Go(func() { sinks.Run(bctx) })
 		background.Go(func() { api.RefreshKeys(bctx) })
+		if r := cfg.retention(store, log); r != nil {
+			background.Go(func() { _ = r.Run(bctx) })
+		}
 		err = serve(ctx, stop, ln, api, cfg, log)
 		// The sinks checkpoint what they delivered and give their leases
 		// up for another node.
@@ -190,7 +193,11 @@ func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice
 		}
 		cfg.HTTP.Keys = keys
 	}
-	api, err := httpapi.New(store, w, registry, cfg.HTTP, log, httpapi.WithSinks(sinks))
+	opts := []httpapi.Option{httpapi.WithSinks(sinks)}
+	if cfg.Retention.Readers == "start" {
+		opts = append(opts, httpapi.WithStartAtFirst())
+	}
+	api, err := httpapi.New(store, w, registry, cfg.HTTP, log, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
@@ -272,7 +279,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store,
 		}
 		return s, nil
 	}
-	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), Logger: log})
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), SegmentSize: cfg.SegmentSize, Logger: log})
 	if err != nil {
 		return nil, err
 	}
