@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sluicehq/sluice/transfer"
+)
+
+const importUsage = `Usage: sluice import [flags] SOURCE
+
+Copies events from SOURCE into a sluice: the running server over its API
+(--to), or straight into a store (--data, --store, --config, as serve
+chooses it; the default is the embedded store in ./sluice-data).
+
+SOURCE is
+  FILE, or - for the standard input
+                  NDJSON, one event a line, plain or gzip (told by its
+                  first bytes): native envelopes or stored events as
+                  sluice export and GET /v1/events write them; with
+                  --cloudevents, CloudEvents in the JSON format
+  http(s)://HOST  another sluice: its log (GET /v1/events) read with a read
+                  key (--source-key, or SLUICE_SOURCE_KEY) from --after,
+                  with the filters below
+
+An event keeps its id, type, stream, source, time, data and metadata; its
+position, version and time of recording are the target's. An id already in
+the target is counted as a duplicate and not stored again, so an import
+that stopped can simply be run again. Through --to, the server validates
+every event against its schemas; straight into a store, only the envelope's
+rules apply. Records that are not events, and events the target refuses,
+go to the reject file with the reason; the summary counts them.
+
+Target:
+  --to URL          a server's base URL (http://127.0.0.1:7070)
+  --key KEY         a write or admin key for --to (default SLUICE_KEY)
+  --data DIR, --store URL, --config FILE   a store, as for serve
+
+Source:
+  --cloudevents     FILE holds CloudEvents
+  --source-key KEY  a read key of the sluice SOURCE (default
+                    SLUICE_SOURCE_KEY)
+  --after P, --until P               positions: after P, up to P (sluice)
+  --type A,B, --stream-prefix S, --category C
+  --since T, --before T              recorded at or after T, before T
+                                     (RFC 3339; sluice)
+
+Output:
+  --rejects FILE    the reject file (default sluice-import-rejects.ndjson,
+                    created at the first reject)
+  --max-rejects N   stop after more than N rejects (default 0: no bound)
+  --json            progress and summary as JSON lines on the standard
+                    output
+  --every D         how often progress is reported when not on a terminal
+                    (default 5s)
+
+Progress goes to the standard error: a bar on a terminal, a line every
+--every otherwise. SIGINT or SIGTERM stops after the batch being written.
+Exit status 0 when the copy reached the end, rejects or not; 1 otherwise.
+`
+
+// ImportCommand is "sluice import".
+type ImportCommand struct{ *Main }
+
+// Run imports the SOURCE of args.
+func (c *ImportCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	to := fs.String("to", "", "")
+	key := fs.String("key", "", "")
+	stores := addStoreFlags(fs)
+	cloudEvents := fs.Bool("cloudevents", false, "")
+	sourceKey := fs.String("source-key", "", "")
+	logs := addLogFlags(fs)
+	rejectsPath := fs.String("rejects", "sluice-import-rejects.ndjson", "")
+	maxRejects := fs.Int64("max-rejects", 0, "")
+	asJSON := fs.Bool("json", false, "")
+	every := fs.Duration("every", 5*time.Second, "")
+	if err := c.parseFlags(fs, args, importUsage); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErrorf("import: one SOURCE is needed; see 'sluice help import'")
+	}
+	if *to != "" && stores.given() {
+		return usageErrorf("import: --to or a store (--data, --store, --config), not both")
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	src, err := c.source(ctx, fs.Arg(0), *cloudEvents, *sourceKey, logs)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	var dst transfer.Target
+	if *to != "" {
+		dst = &transfer.ServerTarget{Client: c.newClient(*to, *key)}
+	} else {
+		st, cfg, err := stores.open(ctx, c.Main)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer st.Close()
+		dst = &transfer.StoreTarget{Log: st, Limits: cfg.limits()}
+	}
+	rejects := transfer.NewRejectFile(*rejectsPath)
+	_, err = transfer.Copy(ctx, src, dst, transfer.Options{
+		Rejects: rejects, MaxRejects: *maxRejects,
+		Progress: c.progress("import", *asJSON, false, *every),
+	})
+	if err = closeAll(err, dst, rejects); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}
+
+// source opens the SOURCE named s.
+func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, key string, logs *logFlags) (transfer.Source, error) {
+	if isRemote(s) {
+		if key == "" {
+			key, _ = c.LookupEnv("SLUICE_SOURCE_KEY")
+		}
+		return logs.source("import", transfer.LogClient{Client: c.newClient(s, key)}, s)
+	}
+	src, err := transfer.OpenFile(s, cloudEvents)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return src, nil
+}
