@@ -238,13 +238,9 @@ func NewNDJSONWriter(w io.Writer, gz bool) *NDJSONWriter {
 	return n
 }
 
-// CreateFile writes the file path ("-": the standard output) under a
-// temporary name, renamed to path by a successful Close: a failed export
-// leaves no half-written file.
+// CreateFile writes the file path under a temporary name, renamed to path
+// by a successful Close: a failed export leaves no half-written file.
 func CreateFile(path string, gz bool) (*NDJSONWriter, error) {
-	if path == "-" {
-		return NewNDJSONWriter(os.Stdout, gz), nil
-	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return nil, err

@@ -22,6 +22,9 @@ type Batch struct {
 	// Rejects are the records of this stretch that could not be read as
 	// events.
 	Rejects []Reject
+	// Cursor, when not nil, is where the source is once the batch is
+	// written: Copy gives it to a Committer's Commit.
+	Cursor any
 }
 
 // add appends e, found at mark.
@@ -45,6 +48,13 @@ type Source interface {
 // called from another goroutine than Next.
 type Sized interface {
 	Progress() (done, total int64)
+}
+
+// Committer is a Source that keeps its place: Copy calls Commit with a
+// batch's Cursor once the target has written the batch (and the rejects
+// are kept), so that a reading resumed after a stop starts after it.
+type Committer interface {
+	Commit(cursor any) error
 }
 
 // Written is what a target did with a batch.
@@ -172,6 +182,9 @@ func drain(ctx context.Context, batches <-chan Batch, src Source, dst Target, o 
 			}
 		}
 		if len(b.Events) == 0 {
+			if err := commit(src, b.Cursor); err != nil {
+				return err
+			}
 			continue
 		}
 		w, err := dst.Write(ctx, b.Events)
@@ -185,6 +198,9 @@ func drain(ctx context.Context, batches <-chan Batch, src Source, dst Target, o 
 			if err := reject(o, c, Reject{Where: src.Where(b.Marks[r.Index]), Reason: r.Reason, Record: e.AppendJSON(nil)}); err != nil {
 				return err
 			}
+		}
+		if err := commit(src, b.Cursor); err != nil {
+			return err
 		}
 	}
 	return ctx.Err()
@@ -200,4 +216,13 @@ func reject(o Options, c *counters, r Reject) error {
 		return fmt.Errorf("%w: more than %d (the last: %s: %s)", ErrTooManyRejects, o.MaxRejects, r.Where, r.Reason)
 	}
 	return nil
+}
+
+// commit gives cursor to src when it is a Committer.
+func commit(src Source, cursor any) error {
+	c, ok := src.(Committer)
+	if !ok || cursor == nil {
+		return nil
+	}
+	return c.Commit(cursor)
 }

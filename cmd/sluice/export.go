@@ -91,11 +91,16 @@ func (c *ExportCommand) Run(ctx context.Context, args []string) error {
 			src.Until = max(src.Head, src.After) // at After: nothing to read
 		}
 	}
-	dst, err := transfer.CreateFile(*out, *gz || strings.HasSuffix(*out, ".gz"))
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
+	compress := *gz || strings.HasSuffix(*out, ".gz")
+	dst := transfer.NewNDJSONWriter(c.Stdout, compress)
+	if *out != "-" {
+		f, err := transfer.CreateFile(*out, compress)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		dst = f
 	}
-	_, err = transfer.Copy(ctx, src, dst, transfer.Options{Progress: c.progress("export", *asJSON, *out == "-", *every)})
+	_, err := transfer.Copy(ctx, src, dst, transfer.Options{Progress: c.progress("export", *asJSON, *out == "-", *every)})
 	if err != nil {
 		dst.Abort()
 		return fmt.Errorf("export: %w", err)

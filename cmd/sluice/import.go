@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/transfer"
+	"github.com/sluicehq/sluice/transfer/dynamodb"
 )
 
 const importUsage = `Usage: sluice import [flags] SOURCE
@@ -24,6 +28,13 @@ SOURCE is
                   first bytes): native envelopes or stored events as
                   sluice export and GET /v1/events write them; with
                   --cloudevents, CloudEvents in the JSON format
+  dynamodb://TABLE
+                  a DynamoDB table: a parallel Scan in --segments segments,
+                  each item mapped to an envelope by the jq expression
+                  --map; an envelope without an id gets one made from the
+                  table and the item's key, so a run again stores nothing
+                  twice; --cursor keeps each segment's place after every
+                  page stored, and --resume continues from it
   http(s)://HOST  another sluice: its log (GET /v1/events) read with a read
                   key (--source-key, or SLUICE_SOURCE_KEY) from --after,
                   with the filters below
@@ -45,6 +56,18 @@ Source:
   --cloudevents     FILE holds CloudEvents
   --source-key KEY  a read key of the sluice SOURCE (default
                     SLUICE_SOURCE_KEY)
+  --segments N      DynamoDB: parallel Scan segments (default 4)
+  --map EXPR        DynamoDB: jq from an item (S strings, N numbers, B
+                    base64, M objects, L and sets arrays) to an envelope,
+                    with $table (default {type: $table, data: .})
+  --cursor FILE     DynamoDB: the cursor file (default
+                    sluice-import-TABLE.cursor.json)
+  --resume          DynamoDB: continue the scan of --cursor; without it an
+                    existing cursor file is an error
+  --region R, --endpoint URL, --profile P
+                    DynamoDB: AWS region, endpoint (a local dynalite),
+                    shared-configuration profile; credentials come from the
+                    SDK's default chain
   --after P, --until P               positions: after P, up to P (sluice)
   --type A,B, --stream-prefix S, --category C
   --since T, --before T              recorded at or after T, before T
@@ -76,6 +99,7 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 	cloudEvents := fs.Bool("cloudevents", false, "")
 	sourceKey := fs.String("source-key", "", "")
 	logs := addLogFlags(fs)
+	ddb := addDynamoDBFlags(fs)
 	rejectsPath := fs.String("rejects", "sluice-import-rejects.ndjson", "")
 	maxRejects := fs.Int64("max-rejects", 0, "")
 	asJSON := fs.Bool("json", false, "")
@@ -91,7 +115,7 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	src, err := c.source(ctx, fs.Arg(0), *cloudEvents, *sourceKey, logs)
+	src, err := c.source(ctx, fs.Arg(0), *cloudEvents, *sourceKey, logs, ddb)
 	if err != nil {
 		return err
 	}
@@ -119,7 +143,10 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 }
 
 // source opens the SOURCE named s.
-func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, key string, logs *logFlags) (transfer.Source, error) {
+func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, key string, logs *logFlags, ddb *dynamoDBFlags) (transfer.Source, error) {
+	if table, ok := strings.CutPrefix(s, "dynamodb://"); ok {
+		return ddb.open(ctx, table)
+	}
 	if isRemote(s) {
 		if key == "" {
 			key, _ = c.LookupEnv("SLUICE_SOURCE_KEY")
@@ -127,6 +154,44 @@ func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, 
 		return logs.source("import", transfer.LogClient{Client: c.newClient(s, key)}, s)
 	}
 	src, err := transfer.OpenFile(s, cloudEvents)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return src, nil
+}
+
+// dynamoDBFlags are the flags of a DynamoDB source.
+type dynamoDBFlags struct {
+	segments                  *int
+	mapExpr, cursor           *string
+	resume                    *bool
+	region, endpoint, profile *string
+}
+
+// addDynamoDBFlags adds them to fs.
+func addDynamoDBFlags(fs *flag.FlagSet) *dynamoDBFlags {
+	return &dynamoDBFlags{
+		segments: fs.Int("segments", 4, ""), mapExpr: fs.String("map", dynamodb.DefaultMap, ""),
+		cursor: fs.String("cursor", "", ""), resume: fs.Bool("resume", false, ""),
+		region: fs.String("region", "", ""), endpoint: fs.String("endpoint", "", ""), profile: fs.String("profile", "", ""),
+	}
+}
+
+// open opens the scan of table.
+func (d *dynamoDBFlags) open(ctx context.Context, table string) (transfer.Source, error) {
+	if table == "" {
+		return nil, usageErrorf("import: dynamodb:// needs a table name")
+	}
+	aws := awsconf.Config{Region: *d.region, Endpoint: *d.endpoint, Profile: *d.profile}
+	if problems := aws.Problems(); len(problems) > 0 {
+		return nil, usageErrorf("import: %v", errors.Join(problems...))
+	}
+	cursor := *d.cursor
+	if cursor == "" {
+		cursor = "sluice-import-" + table + ".cursor.json"
+	}
+	src, err := dynamodb.Open(ctx, dynamodb.Options{Table: table, Segments: *d.segments, Map: *d.mapExpr,
+		CursorFile: cursor, Resume: *d.resume, AWS: aws})
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}

@@ -1,9 +1,9 @@
 // Package npmpeers starts the protocol peers that tests talk to and that
 // npm installs: package.json in this folder lists them (kinesalite for the
-// Kinesis sink; Segment's and RudderStack's SDKs and playwright-core for
+// Kinesis sink, dynalite for the DynamoDB import; Segment's and RudderStack's SDKs and playwright-core for
 // the Segment routes), and `npm ci` here (as .ci/run does) puts them in
 // node_modules. npm runs no install scripts on these machines, which the
-// peers do without (kinesalite keeps its streams in memory; playwright-core
+// peers do without (kinesalite and dynalite keep their data in memory; playwright-core
 // drives the system's Chromium and never downloads a browser).
 package npmpeers
 
