@@ -59,8 +59,8 @@ func ParseCursor(b []byte) (*Cursor, error) {
 					n++
 				}
 			}
-			if n != 1 {
-				return nil, fmt.Errorf("cursor: segment %d: key %q must have one of S, N or B", i, name)
+			if n != 1 || (v.B != nil && len(v.B) == 0) {
+				return nil, fmt.Errorf("cursor: segment %d: key %q must have one of S, N or B (not empty)", i, name)
 			}
 		}
 	}
