@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,38 +18,25 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/awsconf"
+	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testutil/npmpeers"
-	"github.com/sluicehq/sluice/sqlite"
 	"github.com/sluicehq/sluice/transfer"
 	"github.com/sluicehq/sluice/transfer/dynamodb"
 )
 
-// peer is this test binary's dynalite, started by the first test that
-// needs it.
-var peer struct {
-	once sync.Once
-	p    *npmpeers.Peer
-	err  error
-}
+// dynalite is this test binary's dynalite, in memory, its tables active
+// at once.
+var dynalite = npmpeers.NewShared("dynalite", "--port", "{port}", "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if peer.p != nil {
-		peer.p.Stop()
-	}
+	dynalite.Stop()
 	os.Exit(code)
 }
 
-// dynaliteURL returns the URL of the test binary's dynalite, or skips tb
-// when it is not installed (fails it when CI is set).
-func dynaliteURL(tb testing.TB) string {
-	tb.Helper()
-	peer.once.Do(func() {
-		peer.p, peer.err = npmpeers.Start("dynalite", "--port", "{port}", "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
-	})
-	npmpeers.Skip(tb, peer.err)
-	return "http://" + peer.p.Addr
-}
+// dynaliteURL returns dynalite's URL, or skips tb when it is not installed
+// (fails it when CI is set).
+func dynaliteURL(tb testing.TB) string { return "http://" + dynalite.Addr(tb) }
 
 // awsConfig is what the tests' clients use: dynalite checks that requests
 // are signed, not by whom.
@@ -182,7 +168,7 @@ func TestSource(t *testing.T) {
 	}
 
 	t.Run("EveryItemOnce", func(t *testing.T) {
-		store := openStore(t)
+		store := backends.SQLite(t)
 		start := time.Now()
 		sum, err := transfer.Copy(context.Background(), open(t, "", false), &transfer.StoreTarget{Log: store}, transfer.Options{})
 		if err != nil {
@@ -204,7 +190,7 @@ func TestSource(t *testing.T) {
 	})
 
 	t.Run("StoppedAndResumed", func(t *testing.T) {
-		store := openStore(t)
+		store := backends.SQLite(t)
 		cursor := filepath.Join(t.TempDir(), "cursor.json")
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -233,17 +219,6 @@ func TestSource(t *testing.T) {
 			t.Errorf("the cursor of a complete scan is still there: %v", err)
 		}
 	})
-}
-
-// openStore opens an embedded store until the test ends.
-func openStore(t *testing.T) *sqlite.Store {
-	t.Helper()
-	s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 func FuzzParseCursor(f *testing.F) {

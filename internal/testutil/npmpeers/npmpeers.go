@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -157,4 +158,33 @@ func Run(tb testing.TB, script string, packages []string, env ...string) []byte 
 		tb.Fatalf("%s: still running after 2 minutes\n%s%s", script, stdout.Bytes(), stderr.Bytes())
 	}
 	return stdout.Bytes()
+}
+
+// Shared is a peer that the first test of a binary to need it starts and
+// the others share; the binary's TestMain stops it.
+type Shared struct {
+	bin  string
+	args []string
+	once sync.Once
+	p    *Peer
+	err  error
+}
+
+// NewShared is the peer Start(bin, args...) would run, not started yet.
+func NewShared(bin string, args ...string) *Shared { return &Shared{bin: bin, args: args} }
+
+// Addr starts the peer if it is not running and returns its host:port,
+// or skips tb when it is not installed (fails it when CI is set).
+func (s *Shared) Addr(tb testing.TB) string {
+	tb.Helper()
+	s.once.Do(func() { s.p, s.err = Start(s.bin, s.args...) })
+	Skip(tb, s.err)
+	return s.p.Addr
+}
+
+// Stop stops the peer if it was started.
+func (s *Shared) Stop() {
+	if s.p != nil {
+		s.p.Stop()
+	}
 }
