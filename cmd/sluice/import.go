@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/transfer"
 	"github.com/sluicehq/sluice/transfer/dynamodb"
+	"github.com/sluicehq/sluice/transfer/kinesis"
 )
 
 const importUsage = `Usage: sluice import [flags] SOURCE
@@ -35,6 +36,14 @@ SOURCE is
                   table and the item's key, so a run again stores nothing
                   twice; --cursor keeps each segment's place after every
                   page stored, and --resume continues from it
+  kinesis://STREAM
+                  a Kinesis stream: every shard from TRIM_HORIZON (or
+                  --since T, AT_TIMESTAMP), a child shard once its parents
+                  are read to their end, until every shard is read to its
+                  end or caught up with the tip; each record's data is an
+                  envelope (with --cloudevents, a CloudEvent); one without
+                  an id gets one made from the stream and its sequence
+                  number
   http(s)://HOST  another sluice: its log (GET /v1/events) read with a read
                   key (--source-key, or SLUICE_SOURCE_KEY) from --after,
                   with the filters below
@@ -65,13 +74,15 @@ Source:
   --resume          DynamoDB: continue the scan of --cursor; without it an
                     existing cursor file is an error
   --region R, --endpoint URL, --profile P
-                    DynamoDB: AWS region, endpoint (a local dynalite),
+                    DynamoDB and Kinesis: AWS region, endpoint (a local
+                    dynalite or kinesalite),
                     shared-configuration profile; credentials come from the
                     SDK's default chain
   --after P, --until P               positions: after P, up to P (sluice)
   --type A,B, --stream-prefix S, --category C
   --since T, --before T              recorded at or after T, before T
-                                     (RFC 3339; sluice)
+                                     (RFC 3339; sluice; Kinesis: --since
+                                     is where every shard starts)
 
 Output:
   --rejects FILE    the reject file (default sluice-import-rejects.ndjson,
@@ -99,7 +110,7 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 	cloudEvents := fs.Bool("cloudevents", false, "")
 	sourceKey := fs.String("source-key", "", "")
 	logs := addLogFlags(fs)
-	ddb := addDynamoDBFlags(fs)
+	awsSrc := addAWSSourceFlags(fs)
 	rejectsPath := fs.String("rejects", "sluice-import-rejects.ndjson", "")
 	maxRejects := fs.Int64("max-rejects", 0, "")
 	asJSON := fs.Bool("json", false, "")
@@ -115,7 +126,7 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	src, err := c.source(ctx, fs.Arg(0), *cloudEvents, *sourceKey, logs, ddb)
+	src, err := c.source(ctx, fs.Arg(0), *cloudEvents, *sourceKey, logs, awsSrc)
 	if err != nil {
 		return err
 	}
@@ -143,9 +154,12 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 }
 
 // source opens the SOURCE named s.
-func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, key string, logs *logFlags, ddb *dynamoDBFlags) (transfer.Source, error) {
+func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, key string, logs *logFlags, aws *awsSourceFlags) (transfer.Source, error) {
 	if table, ok := strings.CutPrefix(s, "dynamodb://"); ok {
-		return ddb.open(ctx, table)
+		return aws.open(ctx, table)
+	}
+	if stream, ok := strings.CutPrefix(s, "kinesis://"); ok {
+		return aws.openKinesis(ctx, stream, cloudEvents, logs)
 	}
 	if isRemote(s) {
 		if key == "" {
@@ -160,17 +174,17 @@ func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, 
 	return src, nil
 }
 
-// dynamoDBFlags are the flags of a DynamoDB source.
-type dynamoDBFlags struct {
+// awsSourceFlags are the flags of the DynamoDB and Kinesis sources.
+type awsSourceFlags struct {
 	segments                  *int
 	mapExpr, cursor           *string
 	resume                    *bool
 	region, endpoint, profile *string
 }
 
-// addDynamoDBFlags adds them to fs.
-func addDynamoDBFlags(fs *flag.FlagSet) *dynamoDBFlags {
-	return &dynamoDBFlags{
+// addAWSSourceFlags adds them to fs.
+func addAWSSourceFlags(fs *flag.FlagSet) *awsSourceFlags {
+	return &awsSourceFlags{
 		segments: fs.Int("segments", 4, ""), mapExpr: fs.String("map", dynamodb.DefaultMap, ""),
 		cursor: fs.String("cursor", "", ""), resume: fs.Bool("resume", false, ""),
 		region: fs.String("region", "", ""), endpoint: fs.String("endpoint", "", ""), profile: fs.String("profile", "", ""),
@@ -178,13 +192,13 @@ func addDynamoDBFlags(fs *flag.FlagSet) *dynamoDBFlags {
 }
 
 // open opens the scan of table.
-func (d *dynamoDBFlags) open(ctx context.Context, table string) (transfer.Source, error) {
+func (d *awsSourceFlags) open(ctx context.Context, table string) (transfer.Source, error) {
 	if table == "" {
 		return nil, usageErrorf("import: dynamodb:// needs a table name")
 	}
-	aws := awsconf.Config{Region: *d.region, Endpoint: *d.endpoint, Profile: *d.profile}
-	if problems := aws.Problems(); len(problems) > 0 {
-		return nil, usageErrorf("import: %v", errors.Join(problems...))
+	aws, err := d.aws()
+	if err != nil {
+		return nil, err
 	}
 	cursor := *d.cursor
 	if cursor == "" {
@@ -192,6 +206,37 @@ func (d *dynamoDBFlags) open(ctx context.Context, table string) (transfer.Source
 	}
 	src, err := dynamodb.Open(ctx, dynamodb.Options{Table: table, Segments: *d.segments, Map: *d.mapExpr,
 		CursorFile: cursor, Resume: *d.resume, AWS: aws})
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return src, nil
+}
+
+// aws is the AWS configuration of the flags.
+func (d *awsSourceFlags) aws() (awsconf.Config, error) {
+	aws := awsconf.Config{Region: *d.region, Endpoint: *d.endpoint, Profile: *d.profile}
+	if problems := aws.Problems(); len(problems) > 0 {
+		return aws, usageErrorf("import: %v", errors.Join(problems...))
+	}
+	return aws, nil
+}
+
+// openKinesis opens the reading of stream, from --since when given.
+func (d *awsSourceFlags) openKinesis(ctx context.Context, stream string, cloudEvents bool, logs *logFlags) (transfer.Source, error) {
+	if stream == "" {
+		return nil, usageErrorf("import: kinesis:// needs a stream name")
+	}
+	aws, err := d.aws()
+	if err != nil {
+		return nil, err
+	}
+	o := kinesis.Options{Stream: stream, CloudEvents: cloudEvents, AWS: aws}
+	if *logs.since != "" {
+		if o.Since, err = time.Parse(time.RFC3339Nano, *logs.since); err != nil {
+			return nil, usageErrorf("import: --since %q is not an RFC 3339 time", *logs.since)
+		}
+	}
+	src, err := kinesis.Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}

@@ -60,6 +60,7 @@ func TestImportExport_Usage(t *testing.T) {
 		{"ImportNoSource", []string{"import"}, 2, "", "one SOURCE"},
 		{"ImportBothTargets", []string{"import", "--to", "http://x", "--data", "d", "f"}, 2, "", "not both"},
 		{"ImportNoTable", []string{"import", "dynamodb://"}, 2, "", "table name"},
+		{"ImportNoStream", []string{"import", "kinesis://"}, 2, "", "stream name"},
 		{"ExportArgument", []string{"export", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"ExportBadTime", []string{"export", "--from", "http://127.0.0.1:1", "--since", "yesterday"}, 2, "", "RFC 3339"},
 		{"HelpImport", []string{"help", "import"}, 0, "dynamodb://TABLE", ""},
