@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/transfer"
+	"github.com/sluicehq/sluice/transfer/s3"
 )
 
 const exportUsage = `Usage: sluice export [flags]
@@ -23,7 +24,12 @@ it; the default is the embedded store in ./sluice-data), or a server's over
 its API (--from, with a read key).
 
   --out FILE        the file (default -, the standard output); written
-                    under a temporary name and renamed when complete
+                    under a temporary name and renamed when complete;
+                    s3://BUCKET/KEY: an S3 object, written to a temporary
+                    local file and uploaded when complete (at most 5 GB)
+  --region R, --endpoint URL, --profile P, --path-style
+                    S3: AWS region, endpoint (MinIO), profile, bucket in
+                    the path; credentials from the SDK's default chain
   --gzip            compress (gzip); the default when FILE ends in .gz
   --from URL        a server's base URL instead of a store
   --key KEY         a read key for --from (default SLUICE_KEY)
@@ -55,6 +61,7 @@ func (c *ExportCommand) Run(ctx context.Context, args []string) error {
 	key := fs.String("key", "", "")
 	stores := addStoreFlags(fs)
 	logs := addLogFlags(fs)
+	awsf := addAWSFlags(fs)
 	asJSON := fs.Bool("json", false, "")
 	every := fs.Duration("every", 5*time.Second, "")
 	if err := c.parseFlags(fs, args, exportUsage); err != nil {
@@ -91,16 +98,11 @@ func (c *ExportCommand) Run(ctx context.Context, args []string) error {
 			src.Until = max(src.Head, src.After) // at After: nothing to read
 		}
 	}
-	compress := *gz || strings.HasSuffix(*out, ".gz")
-	dst := transfer.NewNDJSONWriter(c.Stdout, compress)
-	if *out != "-" {
-		f, err := transfer.CreateFile(*out, compress)
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		dst = f
+	dst, err := c.target(ctx, *out, *gz || strings.HasSuffix(*out, ".gz"), awsf)
+	if err != nil {
+		return err
 	}
-	_, err := transfer.Copy(ctx, src, dst, transfer.Options{Progress: c.progress("export", *asJSON, *out == "-", *every)})
+	_, err = transfer.Copy(ctx, src, dst, transfer.Options{Progress: c.progress("export", *asJSON, *out == "-", *every)})
 	if err != nil {
 		dst.Abort()
 		return fmt.Errorf("export: %w", err)
@@ -109,4 +111,34 @@ func (c *ExportCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("export: %w", err)
 	}
 	return nil
+}
+
+// exportTarget is where an export writes.
+type exportTarget interface {
+	transfer.Target
+	// Abort removes what a failed export wrote.
+	Abort()
+}
+
+// target opens the file, the standard output or the S3 object out.
+func (c *ExportCommand) target(ctx context.Context, out string, gz bool, awsf *awsFlags) (exportTarget, error) {
+	switch {
+	case out == "-":
+		return transfer.NewNDJSONWriter(c.Stdout, gz), nil
+	case strings.HasPrefix(out, "s3://"):
+		aws, err := awsf.aws()
+		if err != nil {
+			return nil, err
+		}
+		w, err := s3.Create(ctx, out, gz, s3.Options{AWS: aws, PathStyle: *awsf.pathStyle})
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		return w, nil
+	}
+	f, err := transfer.CreateFile(out, gz)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return f, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -11,10 +10,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/transfer"
 	"github.com/sluicehq/sluice/transfer/dynamodb"
 	"github.com/sluicehq/sluice/transfer/kinesis"
+	"github.com/sluicehq/sluice/transfer/s3"
 )
 
 const importUsage = `Usage: sluice import [flags] SOURCE
@@ -44,6 +43,7 @@ SOURCE is
                   envelope (with --cloudevents, a CloudEvent); one without
                   an id gets one made from the stream and its sequence
                   number
+  s3://BUCKET/KEY an NDJSON file in S3, as FILE
   http(s)://HOST  another sluice: its log (GET /v1/events) read with a read
                   key (--source-key, or SLUICE_SOURCE_KEY) from --after,
                   with the filters below
@@ -73,11 +73,11 @@ Source:
                     sluice-import-TABLE.cursor.json)
   --resume          DynamoDB: continue the scan of --cursor; without it an
                     existing cursor file is an error
-  --region R, --endpoint URL, --profile P
-                    DynamoDB and Kinesis: AWS region, endpoint (a local
-                    dynalite or kinesalite),
-                    shared-configuration profile; credentials come from the
-                    SDK's default chain
+  --region R, --endpoint URL, --profile P, --path-style
+                    DynamoDB, Kinesis and S3: AWS region, endpoint (a local
+                    dynalite, kinesalite, MinIO), shared-configuration
+                    profile, bucket in the path (S3); credentials come
+                    from the SDK's default chain
   --after P, --until P               positions: after P, up to P (sluice)
   --type A,B, --stream-prefix S, --category C
   --since T, --before T              recorded at or after T, before T
@@ -154,12 +154,23 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 }
 
 // source opens the SOURCE named s.
-func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, key string, logs *logFlags, aws *awsSourceFlags) (transfer.Source, error) {
+func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, key string, logs *logFlags, af *awsSourceFlags) (transfer.Source, error) {
 	if table, ok := strings.CutPrefix(s, "dynamodb://"); ok {
-		return aws.open(ctx, table)
+		return af.open(ctx, table)
 	}
 	if stream, ok := strings.CutPrefix(s, "kinesis://"); ok {
-		return aws.openKinesis(ctx, stream, cloudEvents, logs)
+		return af.openKinesis(ctx, stream, cloudEvents, logs)
+	}
+	if strings.HasPrefix(s, "s3://") {
+		aws, err := af.aws()
+		if err != nil {
+			return nil, err
+		}
+		src, err := s3.Open(ctx, s, cloudEvents, s3.Options{AWS: aws, PathStyle: *af.pathStyle})
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		return src, nil
 	}
 	if isRemote(s) {
 		if key == "" {
@@ -174,12 +185,12 @@ func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, 
 	return src, nil
 }
 
-// awsSourceFlags are the flags of the DynamoDB and Kinesis sources.
+// awsSourceFlags are the flags of the DynamoDB, Kinesis and S3 sources.
 type awsSourceFlags struct {
-	segments                  *int
-	mapExpr, cursor           *string
-	resume                    *bool
-	region, endpoint, profile *string
+	*awsFlags
+	segments        *int
+	mapExpr, cursor *string
+	resume          *bool
 }
 
 // addAWSSourceFlags adds them to fs.
@@ -187,7 +198,7 @@ func addAWSSourceFlags(fs *flag.FlagSet) *awsSourceFlags {
 	return &awsSourceFlags{
 		segments: fs.Int("segments", 4, ""), mapExpr: fs.String("map", dynamodb.DefaultMap, ""),
 		cursor: fs.String("cursor", "", ""), resume: fs.Bool("resume", false, ""),
-		region: fs.String("region", "", ""), endpoint: fs.String("endpoint", "", ""), profile: fs.String("profile", "", ""),
+		awsFlags: addAWSFlags(fs),
 	}
 }
 
@@ -210,15 +221,6 @@ func (d *awsSourceFlags) open(ctx context.Context, table string) (transfer.Sourc
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	return src, nil
-}
-
-// aws is the AWS configuration of the flags.
-func (d *awsSourceFlags) aws() (awsconf.Config, error) {
-	aws := awsconf.Config{Region: *d.region, Endpoint: *d.endpoint, Profile: *d.profile}
-	if problems := aws.Problems(); len(problems) > 0 {
-		return aws, usageErrorf("import: %v", errors.Join(problems...))
-	}
-	return aws, nil
 }
 
 // openKinesis opens the reading of stream, from --since when given.

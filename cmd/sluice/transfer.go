@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/client"
+	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/transfer"
 )
 
@@ -134,4 +136,25 @@ func closeAll(err error, c ...io.Closer) error {
 		}
 	}
 	return err
+}
+
+// awsFlags are the AWS flags of the sources and targets in AWS.
+type awsFlags struct {
+	region, endpoint, profile *string
+	pathStyle                 *bool
+}
+
+// addAWSFlags adds them to fs.
+func addAWSFlags(fs *flag.FlagSet) *awsFlags {
+	return &awsFlags{region: fs.String("region", "", ""), endpoint: fs.String("endpoint", "", ""),
+		profile: fs.String("profile", "", ""), pathStyle: fs.Bool("path-style", false, "")}
+}
+
+// aws is the AWS configuration of the flags.
+func (a *awsFlags) aws() (awsconf.Config, error) {
+	c := awsconf.Config{Region: *a.region, Endpoint: *a.endpoint, Profile: *a.profile}
+	if problems := c.Problems(); len(problems) > 0 {
+		return c, usageErrorf("%v", errors.Join(problems...))
+	}
+	return c, nil
 }
