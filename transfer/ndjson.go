@@ -271,7 +271,8 @@ func (n *NDJSONWriter) Close() error {
 	if n.f == nil {
 		return err
 	}
-	err = errors.Join(err, n.f.Sync(), n.f.Close())
+	// CreateTemp made it 0600; an export is an ordinary file.
+	err = errors.Join(err, n.f.Chmod(0o644), n.f.Sync(), n.f.Close())
 	if err == nil {
 		err = os.Rename(n.f.Name(), n.path)
 	}

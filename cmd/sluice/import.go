@@ -143,12 +143,15 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 		dst = &transfer.StoreTarget{Log: st, Limits: cfg.limits()}
 	}
 	rejects := transfer.NewRejectFile(*rejectsPath)
-	_, err = transfer.Copy(ctx, src, dst, transfer.Options{
+	sum, err := transfer.Copy(ctx, src, dst, transfer.Options{
 		Rejects: rejects, MaxRejects: *maxRejects,
 		Progress: c.progress("import", *asJSON, false, *every),
 	})
 	if err = closeAll(err, dst, rejects); err != nil {
 		return fmt.Errorf("import: %w", err)
+	}
+	if sum.Rejected > 0 && !*asJSON {
+		fmt.Fprintf(c.Stderr, "import: %d rejected, with the reasons in %s\n", sum.Rejected, rejects.Path())
 	}
 	return nil
 }

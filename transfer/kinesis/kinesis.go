@@ -244,4 +244,3 @@ func (s *Source) Close() error {
 	s.transport.CloseIdleConnections()
 	return nil
 }
-
