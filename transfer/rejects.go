@@ -69,6 +69,19 @@ func (r *RejectFile) Write(rj Reject) error {
 	return nil
 }
 
+// Flush writes out what is buffered.
+func (r *RejectFile) Flush() error {
+	if r == nil || r.f == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.w.Flush(); err != nil {
+		return fmt.Errorf("rejects: %w", err)
+	}
+	return nil
+}
+
 // Close flushes and closes the file, if there is one.
 func (r *RejectFile) Close() error {
 	if r == nil || r.f == nil {

@@ -182,7 +182,7 @@ func drain(ctx context.Context, batches <-chan Batch, src Source, dst Target, o 
 			}
 		}
 		if len(b.Events) == 0 {
-			if err := commit(src, b.Cursor); err != nil {
+			if err := commit(src, o.Rejects, b.Cursor); err != nil {
 				return err
 			}
 			continue
@@ -199,7 +199,7 @@ func drain(ctx context.Context, batches <-chan Batch, src Source, dst Target, o 
 				return err
 			}
 		}
-		if err := commit(src, b.Cursor); err != nil {
+		if err := commit(src, o.Rejects, b.Cursor); err != nil {
 			return err
 		}
 	}
@@ -218,11 +218,15 @@ func reject(o Options, c *counters, r Reject) error {
 	return nil
 }
 
-// commit gives cursor to src when it is a Committer.
-func commit(src Source, cursor any) error {
+// commit gives cursor to src when it is a Committer, once the rejects
+// before it are written out: a resumed copy does not read them again.
+func commit(src Source, rejects *RejectFile, cursor any) error {
 	c, ok := src.(Committer)
 	if !ok || cursor == nil {
 		return nil
+	}
+	if err := rejects.Flush(); err != nil {
+		return err
 	}
 	return c.Commit(cursor)
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -70,11 +69,7 @@ type Source struct {
 	mu     sync.Mutex // guards cursor
 	cursor *Cursor
 
-	once   sync.Once
-	pages  chan transfer.Batch
-	errs   chan error
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	feed transfer.Feed
 }
 
 var (
@@ -103,6 +98,7 @@ func Open(ctx context.Context, o Options) (*Source, error) {
 		return nil, fmt.Errorf("dynamodb: map %q: %w", o.Map, err)
 	}
 	s := &Source{o: o, code: code}
+	s.feed.Run = s.run
 	if err := s.loadCursor(); err != nil {
 		return nil, err
 	}
@@ -156,44 +152,33 @@ type segmentCursor struct {
 }
 
 // Next returns the next page of any segment.
-func (s *Source) Next(ctx context.Context) (transfer.Batch, error) {
-	s.once.Do(func() { s.start(ctx) })
-	select {
-	case b, ok := <-s.pages:
-		if ok {
-			return b, nil
-		}
-	case <-ctx.Done():
-		return transfer.Batch{}, ctx.Err()
-	}
-	select {
-	case err := <-s.errs:
-		return transfer.Batch{}, err
-	default:
-		return transfer.Batch{}, io.EOF
-	}
-}
+func (s *Source) Next(ctx context.Context) (transfer.Batch, error) { return s.feed.Next(ctx) }
 
-// start runs a Scan per segment not done yet.
-func (s *Source) start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.pages, s.errs = make(chan transfer.Batch, s.o.Segments), make(chan error, s.o.Segments)
+// run runs a Scan per segment not done yet; the first error stops them.
+func (s *Source) run(ctx context.Context, send func(transfer.Batch) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
 	for i, p := range s.cursor.Positions {
 		if p.Done {
 			continue
 		}
-		s.wg.Go(func() {
-			if err := s.scan(ctx, i, startKey(p.After)); err != nil {
-				s.errs <- err
-				s.cancel()
+		wg.Go(func() {
+			if err := s.scan(ctx, i, startKey(p.After), send); err != nil {
+				once.Do(func() { first = err; cancel() })
 			}
 		})
 	}
-	go func() { s.wg.Wait(); close(s.pages) }()
+	wg.Wait()
+	return first
 }
 
 // scan reads segment i from after its key start to its end.
-func (s *Source) scan(ctx context.Context, i int, start map[string]types.AttributeValue) error {
+func (s *Source) scan(ctx context.Context, i int, start map[string]types.AttributeValue, send func(transfer.Batch) error) error {
 	for {
 		in := &awsdynamodb.ScanInput{TableName: aws.String(s.o.Table), Segment: aws.Int32(int32(i)),
 			TotalSegments: aws.Int32(int32(s.o.Segments)), ExclusiveStartKey: start}
@@ -207,10 +192,8 @@ func (s *Source) scan(ctx context.Context, i int, start map[string]types.Attribu
 		b := s.batch(ctx, out.Items)
 		start = out.LastEvaluatedKey
 		b.Cursor = segmentCursor{segment: i, pos: SegmentPosition{Done: len(start) == 0, After: keyValues(start)}}
-		select {
-		case s.pages <- b:
-		case <-ctx.Done():
-			return nil
+		if err := send(b); err != nil {
+			return nil // stopped
 		}
 		if len(start) == 0 {
 			return nil
@@ -305,11 +288,7 @@ func (s *Source) Commit(cursor any) error {
 
 // Close stops the scans.
 func (s *Source) Close() error {
-	if s.cancel != nil {
-		s.cancel()
-		for range s.pages { // let the scans end
-		}
-	}
+	s.feed.Close()
 	s.transport.CloseIdleConnections()
 	return nil
 }

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,10 +39,7 @@ type Source struct {
 	transport *http.Transport
 	read      atomic.Int64
 
-	once   sync.Once
-	pages  chan transfer.Batch
-	errs   chan error
-	cancel context.CancelFunc
+	feed transfer.Feed
 }
 
 var _ transfer.Source = (*Source)(nil)
@@ -60,39 +55,13 @@ func Open(ctx context.Context, o Options) (*Source, error) {
 			opts.BaseEndpoint = aws.String(o.AWS.Endpoint)
 		}
 	})
-	return &Source{o: o, client: c, transport: transport}, nil
+	s := &Source{o: o, client: c, transport: transport}
+	s.feed.Run = s.run
+	return s, nil
 }
 
 // Next returns the records of the next page of any shard.
-func (s *Source) Next(ctx context.Context) (transfer.Batch, error) {
-	s.once.Do(func() { s.start(ctx) })
-	select {
-	case b, ok := <-s.pages:
-		if ok {
-			return b, nil
-		}
-	case <-ctx.Done():
-		return transfer.Batch{}, ctx.Err()
-	}
-	select {
-	case err := <-s.errs:
-		return transfer.Batch{}, err
-	default:
-		return transfer.Batch{}, io.EOF
-	}
-}
-
-// start runs the shards' readers.
-func (s *Source) start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.pages, s.errs = make(chan transfer.Batch, 4), make(chan error, 1)
-	go func() {
-		defer close(s.pages)
-		if err := s.run(ctx); err != nil {
-			s.errs <- err
-		}
-	}()
-}
+func (s *Source) Next(ctx context.Context) (transfer.Batch, error) { return s.feed.Next(ctx) }
 
 // shardEnd is how a shard's reading ended.
 type shardEnd struct {
@@ -103,7 +72,9 @@ type shardEnd struct {
 
 // run reads every shard, each child once its parents are closed and read,
 // until no shard is left to start and none runs.
-func (s *Source) run(ctx context.Context) error {
+func (s *Source) run(ctx context.Context, send func(transfer.Batch) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var (
 		started = map[string]bool{}
 		closed  = map[string]bool{}
@@ -132,7 +103,7 @@ func (s *Source) run(ctx context.Context) error {
 			started[id] = true
 			running++
 			go func() {
-				c, err := s.shard(ctx, id)
+				c, err := s.shard(ctx, id, send)
 				ends <- shardEnd{id: id, closed: c, err: err}
 			}()
 		}
@@ -142,7 +113,7 @@ func (s *Source) run(ctx context.Context) error {
 		end := <-ends
 		running--
 		if end.err != nil {
-			s.cancel()
+			cancel()
 			return end.err
 		}
 		closed[end.id] = end.closed
@@ -179,7 +150,7 @@ func (s *Source) listShards(ctx context.Context) ([]types.Shard, error) {
 
 // shard reads one shard until its end (closed) or until it is caught up
 // with the stream's tip.
-func (s *Source) shard(ctx context.Context, id string) (closed bool, err error) {
+func (s *Source) shard(ctx context.Context, id string, send func(transfer.Batch) error) (closed bool, err error) {
 	in := &awskinesis.GetShardIteratorInput{StreamName: aws.String(s.o.Stream), ShardId: aws.String(id),
 		ShardIteratorType: types.ShardIteratorTypeTrimHorizon}
 	if !s.o.Since.IsZero() {
@@ -196,10 +167,8 @@ func (s *Source) shard(ctx context.Context, id string) (closed bool, err error) 
 			return false, fmt.Errorf("kinesis: %s shard %s: %w", s.o.Stream, id, err)
 		}
 		if len(out.Records) > 0 {
-			select {
-			case s.pages <- s.batch(id, out.Records):
-			case <-ctx.Done():
-				return false, ctx.Err()
+			if err := send(s.batch(id, out.Records)); err != nil {
+				return false, err
 			}
 		}
 		iter = out.NextShardIterator
@@ -236,11 +205,7 @@ func (s *Source) Where(n int64) string { return fmt.Sprintf("kinesis %s record %
 
 // Close stops the readers.
 func (s *Source) Close() error {
-	if s.cancel != nil {
-		s.cancel()
-		for range s.pages { // let the readers end
-		}
-	}
+	s.feed.Close()
 	s.transport.CloseIdleConnections()
 	return nil
 }
