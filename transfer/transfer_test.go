@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/client"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/internal/backends"
 	"github.com/sluicehq/sluice/internal/testserver"
 	"github.com/sluicehq/sluice/sqlite"
 	"github.com/sluicehq/sluice/transfer"
@@ -182,7 +183,13 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestImport_Rejects imports a file with broken lines and refused events
+// into the embedded store and into PostgreSQL.
 func TestImport_Rejects(t *testing.T) {
+	backends.Run(t, testImportRejects)
+}
+
+func testImportRejects(t *testing.T, open backends.Open) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "in.ndjson")
 	lines := strings.Join([]string{
@@ -198,7 +205,7 @@ func TestImport_Rejects(t *testing.T) {
 	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	store := openStore(t, t.TempDir())
+	store := open(t)
 	rejectsPath := filepath.Join(dir, "rejects.ndjson")
 	sum := importFile(t, path, false, &transfer.StoreTarget{Log: store}, transfer.NewRejectFile(rejectsPath))
 	if want := (transfer.Counts{Read: 4, Stored: 2, Duplicates: 1, Rejected: 3}); sum.Counts != want {
