@@ -67,3 +67,34 @@ func TestImportExport_Usage(t *testing.T) {
 		{"HelpExport", []string{"help", "export"}, 0, "--stream-prefix", ""},
 	})
 }
+
+// TestImport_ToServer imports a file into a running server (--to) and
+// then its log from that server into a store (SOURCE http://…).
+func TestImport_ToServer(t *testing.T) {
+	const admin = "sk_admin_transfer_0123456789"
+	env := map[string]string{"SLUICE_ADMIN_KEY": admin, "SLUICE_WRITE_KEY": "sk_write_transfer_0123456789"}
+	base, _ := serveInProcess(t, newTestMain(env), "--listen", "127.0.0.1:0", "--data", t.TempDir())
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.ndjson")
+	if err := os.WriteFile(in, []byte("{\"id\":\"x1\",\"type\":\"a\",\"data\":1}\n{\"id\":\"x2\",\"type\":\"b\",\"data\":2}\n{\"type\":\"\",\"data\":3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tm := newTestMain(map[string]string{"SLUICE_KEY": admin})
+	if err := tm.Run(context.Background(), []string{"import", "--to", base, "--rejects", filepath.Join(dir, "r.ndjson"), in}); err != nil {
+		t.Fatalf("%v\n%s", err, tm.stderr)
+	}
+	if log := tm.stderr.String(); !strings.Contains(log, "2 stored") || !strings.Contains(log, "1 rejected") {
+		t.Fatalf("summary: %s", log)
+	}
+	tm = newTestMain(map[string]string{"SLUICE_SOURCE_KEY": admin})
+	if err := tm.Run(context.Background(), []string{"import", "--data", filepath.Join(dir, "copy"), "--type", "b", base}); err != nil {
+		t.Fatalf("%v\n%s", err, tm.stderr)
+	}
+	tm = newTestMain(nil)
+	if err := tm.Run(context.Background(), []string{"export", "--data", filepath.Join(dir, "copy")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tm.stdout.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, `{"id":"x2","type":"b","stream":"b","source":"admin","data":2,"metadata":{"received_at":`) {
+		t.Fatalf("the copy: %s", got)
+	}
+}
