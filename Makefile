@@ -14,7 +14,7 @@ help: ## list the targets
 test: lint peers ## run every test under the race detector (PostgreSQL from SLUICE_TEST_POSTGRES)
 	go test -race -count=1 ./...
 
-peers: internal/testutil/npmpeers/node_modules/.package-lock.json ## install the protocol peers the tests start from npm (kinesalite) into internal/testutil/npmpeers, from its lock file
+peers: internal/testutil/npmpeers/node_modules/.package-lock.json ## install the protocol peers the tests start from npm (kinesalite, dynalite, …) into internal/testutil/npmpeers, from its lock file
 
 internal/testutil/npmpeers/node_modules/.package-lock.json: internal/testutil/npmpeers/package-lock.json
 	cd internal/testutil/npmpeers && npm ci --ignore-scripts --no-audit --no-fund

@@ -401,3 +401,33 @@ func tooManyEvents(limit int) *Problem {
 func malformed(err *jsonscan.SyntaxError) *Problem {
 	return problemf(http.StatusBadRequest, "malformed_json", "the body is not valid JSON: "+err.Error())
 }
+
+// DecodeLine decodes one line of an NDJSON file (without its newline): a
+// stored event as GET /v1/events and sluice export write it (an envelope,
+// with position, version and recorded_at read into the event), or, with
+// cloudEvents, a CloudEvent in the JSON format. A line that is not valid
+// JSON or not such an event is an error saying why. The event's strings
+// are copies; Data and Metadata are slices of line.
+func DecodeLine(line []byte, cloudEvents bool) (sluice.Event, error) {
+	element := decodeStored
+	if cloudEvents {
+		element = decodeCloudEvent
+	}
+	i := jsonscan.SkipSpace(line, 0)
+	if i == len(line) {
+		return sluice.Event{}, errors.New("the line is empty")
+	}
+	it, end, err := element(line, i, 0)
+	if err == nil {
+		err = endOfBody(line, end)
+	}
+	switch {
+	case err != nil:
+		return sluice.Event{}, fmt.Errorf("not valid JSON: %w", err)
+	case it.Err != nil && it.Err.Path != "":
+		return it.Event, fmt.Errorf("%s %s", it.Err.Path, it.Err.Message)
+	case it.Err != nil:
+		return it.Event, errors.New(it.Err.Message)
+	}
+	return it.Event, nil
+}

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/jsonscan"
@@ -121,6 +123,19 @@ func (m *members) object(b []byte, v, depth int, path string, dst *json.RawMessa
 // time (strings; null is as if absent), data (any JSON value, required),
 // and metadata (an object). Any other member is an error.
 func decodeEnvelope(b []byte, i, depth int) (Item, int, *jsonscan.SyntaxError) {
+	return decodeEvent(b, i, depth, false)
+}
+
+// decodeStored decodes a stored event as the log API and sluice export
+// write it: an envelope that may also have position and version (whole
+// numbers) and recorded_at (an RFC 3339 time), read into the event.
+func decodeStored(b []byte, i, depth int) (Item, int, *jsonscan.SyntaxError) {
+	return decodeEvent(b, i, depth, true)
+}
+
+// decodeEvent decodes an envelope, and a stored event's members too when
+// stored is set.
+func decodeEvent(b []byte, i, depth int, stored bool) (Item, int, *jsonscan.SyntaxError) {
 	if b[i] != '{' {
 		end, err := jsonscan.SkipValue(b, i, depth)
 		return Item{Err: &EventProblem{Message: "an event must be a JSON object"}}, end, err
@@ -157,6 +172,12 @@ func decodeEnvelope(b []byte, i, depth int) (Item, int, *jsonscan.SyntaxError) {
 			m.ev.Data = b[v:o.Pos:o.Pos]
 		case "metadata":
 			o.Pos, err = m.object(b, v, d, "/metadata", &m.ev.Metadata)
+		case "position", "version", "recorded_at":
+			if stored {
+				o.Pos, err = m.stored(b, v, d, key)
+				break
+			}
+			fallthrough
 		default:
 			m.fail(pointer(key), "unknown field; an event has id, type, stream, source, time, data and metadata")
 			o.Pos, err = jsonscan.SkipValue(b, v, d)
@@ -171,6 +192,41 @@ func decodeEnvelope(b []byte, i, depth int) (Item, int, *jsonscan.SyntaxError) {
 		m.fail("/data", "is required")
 	}
 	return m.item(), o.Pos, nil
+}
+
+// stored reads the value at b[v] of the stored member key (position,
+// version or recorded_at) into the event; null leaves it unset.
+func (m *members) stored(b []byte, v, depth int, key []byte) (int, *jsonscan.SyntaxError) {
+	path := pointer(key)
+	if string(key) == "recorded_at" {
+		t, end, err := m.str(b, v, depth, path)
+		if err != nil || t == nil {
+			return end, err
+		}
+		at, perr := time.Parse(time.RFC3339Nano, string(t))
+		if perr != nil {
+			m.fail(path, "is not an RFC 3339 time")
+		}
+		m.ev.RecordedAt = at
+		return end, nil
+	}
+	if b[v] == 'n' {
+		return jsonscan.Literal(b, v, "null")
+	}
+	end, err := jsonscan.SkipValue(b, v, depth)
+	if err != nil {
+		return end, err
+	}
+	n, perr := strconv.ParseUint(string(b[v:end]), 10, 64)
+	if perr != nil {
+		m.fail(path, "must be a whole number")
+	}
+	if string(key) == "position" {
+		m.ev.Position = sluice.Position(n)
+	} else {
+		m.ev.Version = n
+	}
+	return end, nil
 }
 
 // pointer is the JSON pointer of the member key of an event.

@@ -22,6 +22,9 @@ Commands:
 	config check   check a configuration (a file, or SLUICE_ variables) without starting
 	bench          send load to a sluice and measure it; bench suite: the
 	               standard scenarios against baselines
+	import         copy events into a sluice from NDJSON or CloudEvents files
+	               or another sluice
+	export         write a log's events as NDJSON (gzip), with its filters
 	archive verify check what an s3 sink archived: every position once,
 	               every object readable
 	backup         copy the embedded store, running or not, into a directory
@@ -37,6 +40,8 @@ var commandHelp = map[string]string{
 	"serve":   serveUsage,
 	"config":  configUsage,
 	"bench":   benchUsage,
+	"import":  importUsage,
+	"export":  exportUsage,
 	"archive": archiveUsage,
 	"backup":  backupUsage,
 	"restore": restoreUsage,

@@ -57,6 +57,10 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return (&ConfigCommand{m}).Run(ctx, args)
 	case "bench":
 		return (&BenchCommand{m}).Run(ctx, args)
+	case "import":
+		return (&ImportCommand{m}).Run(ctx, args)
+	case "export":
+		return (&ExportCommand{m}).Run(ctx, args)
 	case "archive":
 		return (&ArchiveCommand{m}).Run(ctx, args)
 	case "backup":

@@ -1,9 +1,9 @@
 // Package npmpeers starts the protocol peers that tests talk to and that
 // npm installs: package.json in this folder lists them (kinesalite for the
-// Kinesis sink; Segment's and RudderStack's SDKs and playwright-core for
+// Kinesis sink, dynalite for the DynamoDB import; Segment's and RudderStack's SDKs and playwright-core for
 // the Segment routes), and `npm ci` here (as .ci/run does) puts them in
 // node_modules. npm runs no install scripts on these machines, which the
-// peers do without (kinesalite keeps its streams in memory; playwright-core
+// peers do without (kinesalite and dynalite keep their data in memory; playwright-core
 // drives the system's Chromium and never downloads a browser).
 package npmpeers
 
@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -157,4 +158,33 @@ func Run(tb testing.TB, script string, packages []string, env ...string) []byte 
 		tb.Fatalf("%s: still running after 2 minutes\n%s%s", script, stdout.Bytes(), stderr.Bytes())
 	}
 	return stdout.Bytes()
+}
+
+// Shared is a peer that the first test of a binary to need it starts and
+// the others share; the binary's TestMain stops it.
+type Shared struct {
+	bin  string
+	args []string
+	once sync.Once
+	p    *Peer
+	err  error
+}
+
+// NewShared is the peer Start(bin, args...) would run, not started yet.
+func NewShared(bin string, args ...string) *Shared { return &Shared{bin: bin, args: args} }
+
+// Addr starts the peer if it is not running and returns its host:port,
+// or skips tb when it is not installed (fails it when CI is set).
+func (s *Shared) Addr(tb testing.TB) string {
+	tb.Helper()
+	s.once.Do(func() { s.p, s.err = Start(s.bin, s.args...) })
+	Skip(tb, s.err)
+	return s.p.Addr
+}
+
+// Stop stops the peer if it was started.
+func (s *Shared) Stop() {
+	if s.p != nil {
+		s.p.Stop()
+	}
 }
