@@ -52,8 +52,10 @@ func Upload(ctx context.Context, url string, r io.Reader, contentType string, o 
 	}
 	defer transport.CloseIdleConnections()
 	buf := make([]byte, cmp.Or(o.PartSize, DefaultPartSize))
+	// ReadFull's io.EOF and io.ErrUnexpectedEOF are the sentinels
+	// themselves; r's own errors (which may wrap them) are r's failures.
 	n, err := io.ReadFull(r, buf)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(buf[:n]),
 			ContentLength: aws.Int64(int64(n)), ContentType: &contentType})
 		if err != nil {
@@ -109,10 +111,10 @@ func (m *multipart) upload(ctx context.Context, r io.Reader, buf []byte, content
 			break
 		}
 		n, err = io.ReadFull(r, buf)
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			break
 		}
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		if err != nil && err != io.ErrUnexpectedEOF {
 			return size, err
 		}
 		if len(m.parts) == maxParts {

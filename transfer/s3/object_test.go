@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -41,7 +42,9 @@ type failAfter struct {
 	n int
 }
 
-var errCut = errors.New("cut")
+// errCut is failAfter's error. It wraps io.ErrUnexpectedEOF, as a reader's
+// error may (a tar stream cut short): it must still abort the upload.
+var errCut = fmt.Errorf("cut: %w", io.ErrUnexpectedEOF)
 
 func (f *failAfter) Read(p []byte) (int, error) {
 	if f.n == 0 {
