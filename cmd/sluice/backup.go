@@ -169,7 +169,11 @@ func (c *BackupCommand) toS3(ctx context.Context, url string, o s3.Options, take
 			err = tw.Close()
 		}
 		// nil: the upload reads io.EOF and completes; else it reads err
-		// and aborts.
+		// and aborts, even when err is io.EOF or io.ErrUnexpectedEOF
+		// itself (which the upload would take for the stream's end).
+		if err != nil {
+			err = failed{err}
+		}
 		pw.CloseWithError(err)
 	}()
 	// take's error, when there is one, comes back in the upload's.
@@ -178,6 +182,12 @@ func (c *BackupCommand) toS3(ctx context.Context, url string, o s3.Options, take
 	<-taken
 	return url, info, err
 }
+
+// failed is an error of a backup that its stream passes on to the upload:
+// never io.EOF.
+type failed struct{ error }
+
+func (f failed) Unwrap() error { return f.error }
 
 // fromDir backs up the embedded store in dir, which no process has open,
 // into to.

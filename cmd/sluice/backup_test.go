@@ -65,7 +65,8 @@ func TestBackup_UnderLoad(t *testing.T) {
 // dropping the connection mid-file) fails and leaves no object and no
 // multipart upload; so does a backup --data of a directory without a
 // store. A restore of an object that is not a backup leaves the data
-// directory empty.
+// directory empty. A backup --data of the stopped store, restored from
+// its object's URL, holds every event acknowledged.
 func TestBackup_S3(t *testing.T) {
 	t.Parallel()
 	backend := s3mem.New()
@@ -166,6 +167,21 @@ func TestBackup_S3(t *testing.T) {
 		t.Fatalf("sluice restore: %v\n%s", err, out)
 	}
 	checkRestored(t, restored, l.ids[:before])
+
+	// The stopped store, by --data, named by its object's key.
+	out, err = run("backup", "--data", data, "s3://backups/stopped")
+	if err != nil {
+		t.Fatalf("sluice backup --data: %v\n%s", err, out)
+	}
+	k := keys("stopped/")
+	if len(k) != 1 {
+		t.Fatalf("backup objects %q", k)
+	}
+	again := filepath.Join(t.TempDir(), "again")
+	if out, err := run("restore", "s3://backups/"+k[0], "--data", again); err != nil {
+		t.Fatalf("sluice restore: %v\n%s", err, out)
+	}
+	checkRestored(t, again, l.ids)
 }
 
 // cutBackup is a proxy of the sluice at base whose POST /v1/admin/backup
