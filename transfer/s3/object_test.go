@@ -22,7 +22,7 @@ import (
 
 // fakeS3 starts an in-process S3 (gofakes3) with the bucket "b", and
 // returns the options that reach it and a client of it.
-func fakeS3(t *testing.T) (s3.Options, *awss3.Client) {
+func fakeS3(t testing.TB) (s3.Options, *awss3.Client) {
 	t.Helper()
 	backend := s3mem.New()
 	if err := backend.CreateBucket("b"); err != nil {
