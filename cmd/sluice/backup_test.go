@@ -21,8 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/testutil"
@@ -69,19 +67,14 @@ func TestBackup_UnderLoad(t *testing.T) {
 // its object's URL, holds every event acknowledged.
 func TestBackup_S3(t *testing.T) {
 	t.Parallel()
-	backend := s3mem.New()
-	if err := backend.CreateBucket("backups"); err != nil {
-		t.Fatal(err)
-	}
-	fake := httptest.NewServer(gofakes3.New(backend, gofakes3.WithTimeSkewLimit(0)).Server())
-	t.Cleanup(fake.Close)
+	fake := testutil.FakeS3(t, "backups")
 	noProfile := filepath.Join(t.TempDir(), "none")
 	awsEnv := append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_SESSION_TOKEN=", "AWS_REGION=us-east-1",
 		"AWS_PROFILE=", "AWS_CONFIG_FILE="+noProfile, "AWS_SHARED_CREDENTIALS_FILE="+noProfile)
 	// run runs sluice backup or restore with the flags of the fake S3
 	// after DEST or SRC.
 	run := func(sub string, args ...string) ([]byte, error) {
-		flags := []string{"--endpoint", fake.URL, "--path-style"}
+		flags := []string{"--endpoint", fake, "--path-style"}
 		if sub == "restore" {
 			flags = append([]string{args[0]}, flags...)
 			args = args[1:]
@@ -90,7 +83,7 @@ func TestBackup_S3(t *testing.T) {
 		cmd.Env = awsEnv
 		return cmd.CombinedOutput()
 	}
-	client := awss3.New(awss3.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake.URL), UsePathStyle: true, Credentials: aws.AnonymousCredentials{}})
+	client := awss3.New(awss3.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake), UsePathStyle: true, Credentials: aws.AnonymousCredentials{}})
 	keys := func(prefix string) []string {
 		out, err := client.ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: aws.String("backups"), Prefix: aws.String(prefix)})
 		if err != nil {

@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http/httptest"
 	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/sluicehq/sluice/internal/awsconf"
+	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/transfer/s3"
 )
 
@@ -24,14 +22,9 @@ import (
 // returns the options that reach it and a client of it.
 func fakeS3(t testing.TB) (s3.Options, *awss3.Client) {
 	t.Helper()
-	backend := s3mem.New()
-	if err := backend.CreateBucket("b"); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithTimeSkewLimit(0)).Server())
-	t.Cleanup(srv.Close)
-	o := s3.Options{PathStyle: true, PartSize: 1 << 20, AWS: awsconf.Config{Region: "us-east-1", Endpoint: srv.URL, AccessKeyID: "test", SecretAccessKey: "test"}}
-	c := awss3.New(awss3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+	url := testutil.FakeS3(t, "b")
+	o := s3.Options{PathStyle: true, PartSize: 1 << 20, AWS: awsconf.Config{Region: "us-east-1", Endpoint: url, AccessKeyID: "test", SecretAccessKey: "test"}}
+	c := awss3.New(awss3.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), UsePathStyle: true,
 		Credentials: aws.AnonymousCredentials{}})
 	return o, c
 }
