@@ -62,7 +62,8 @@ func TestBackup_UnderLoad(t *testing.T) {
 // ends early (cleanly after some files, without the trailer, or by
 // dropping the connection mid-file) fails and leaves no object and no
 // multipart upload; so does a backup --data of a directory without a
-// store. A restore of an object that is not a backup leaves the data
+// store. A restore of an object that is not a tar, or of a backup cut
+// after its first files, fails and leaves the data
 // directory empty. A backup --data of the stopped store, restored from
 // its object's URL, holds every event acknowledged.
 func TestBackup_S3(t *testing.T) {
@@ -115,9 +116,11 @@ func TestBackup_S3(t *testing.T) {
 		t.Fatalf("sluice backup: %v\n%s", err, out)
 	}
 	t.Logf("backup: %s", out)
-	if k := keys("nightly/sluice-backup-2026"); len(k) != 1 || !strings.Contains(string(out), "in s3://backups/"+k[0]+":") {
+	k := keys("nightly/sluice-backup-2026")
+	if len(k) != 1 || !strings.Contains(string(out), "in s3://backups/"+k[0]+":") {
 		t.Fatalf("backup objects %q; sluice backup said:\n%s", k, out)
 	}
+	nightly := k[0]
 
 	for _, cut := range []string{"between-files", "mid-file"} {
 		proxy := httptest.NewServer(cutBackup(t, srv.Base, cut))
@@ -146,12 +149,26 @@ func TestBackup_S3(t *testing.T) {
 	l.stop(t, before+1000)
 	srv.Stop(t)
 
-	bad := filepath.Join(t.TempDir(), "bad")
-	if out, err := run("restore", "s3://backups/nightly/sluice-backup-20200101T000000.000Z.tar", "--data", bad); err == nil {
-		t.Errorf("a restore of an object that is not a backup succeeded:\n%s", out)
+	// Not a tar, and the backup cut after its first files: a restore
+	// fails and leaves the directory empty.
+	obj, err := client.GetObject(context.Background(), &awss3.GetObjectInput{Bucket: aws.String("backups"), Key: aws.String(nightly)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if entries, err := os.ReadDir(bad); err != nil || len(entries) > 0 {
-		t.Errorf("a failed restore left %v, %v", entries, err)
+	whole, err := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	put("cut/truncated.tar", string(whole[:len(whole)-len(whole)/4]))
+	bad := filepath.Join(t.TempDir(), "bad")
+	for _, key := range []string{"nightly/sluice-backup-20200101T000000.000Z.tar", "cut/truncated.tar"} {
+		if out, err := run("restore", "s3://backups/"+key, "--data", bad); err == nil {
+			t.Errorf("a restore of %s succeeded:\n%s", key, out)
+		}
+		if entries, err := os.ReadDir(bad); err != nil || len(entries) > 0 {
+			t.Errorf("a failed restore of %s left %v, %v", key, entries, err)
+		}
 	}
 	if out, err := run("restore", "s3://backups/none/", "--data", bad); err == nil || !strings.Contains(string(out), "holds no backup") {
 		t.Errorf("a restore from a folder without backups: %v\n%s", err, out)
@@ -166,7 +183,7 @@ func TestBackup_S3(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sluice backup --data: %v\n%s", err, out)
 	}
-	k := keys("stopped/")
+	k = keys("stopped/")
 	if len(k) != 1 {
 		t.Fatalf("backup objects %q", k)
 	}
