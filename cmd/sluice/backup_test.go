@@ -63,9 +63,9 @@ func TestBackup_UnderLoad(t *testing.T) {
 // dropping the connection mid-file) fails and leaves no object and no
 // multipart upload; so does a backup --data of a directory without a
 // store. A restore of an object that is not a tar, or of a backup cut
-// after its first files, fails and leaves the data
-// directory empty. A backup --data of the stopped store, restored from
-// its object's URL, holds every event acknowledged.
+// after its first files, fails and leaves the data directory empty. A
+// backup --data of the stopped store, restored from its object's URL,
+// holds every event acknowledged.
 func TestBackup_S3(t *testing.T) {
 	t.Parallel()
 	fake := testutil.FakeS3(t, "backups")
