@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -49,7 +51,7 @@ every event acknowledged before the backup began is in it. DEST is
 
 A PostgreSQL store is backed up with pg_dump or point-in-time recovery
 (docs/operations.md, "Backup and restore"). Progress goes to the standard
-error.
+error. SIGINT or SIGTERM stops the backup (an S3 upload is aborted).
 `
 
 const restoreUsage = `Usage: sluice restore SRC --data DIR
@@ -91,6 +93,9 @@ func (c *BackupCommand) Run(ctx context.Context, args []string) error {
 	if err := c.parseFlags(fset, args, backupUsage); err != nil {
 		return err
 	}
+	// SIGINT or SIGTERM stops the backup: an upload to S3 is aborted.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if fset.NArg() != 1 {
 		return usageErrorf("backup: one destination (a directory or s3://BUCKET/PREFIX/) expected; see 'sluice help backup'")
 	}
