@@ -10,21 +10,33 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/backupfile"
 	"github.com/sluicehq/sluice/sqlite"
+	"github.com/sluicehq/sluice/transfer/s3"
 )
 
 const backupUsage = `Usage: sluice backup [--server URL [--key KEY] | --data DIR] DEST
 
-Writes a consistent copy of the embedded store into the directory DEST
-(created; it must be empty), without stopping ingest: every event
-acknowledged before the backup began is in it. The copy is a data
-directory: 'sluice restore DEST --data DIR', or 'sluice serve --data' on a
-copy of it, opens it.
+Writes a consistent copy of the embedded store, without stopping ingest:
+every event acknowledged before the backup began is in it. DEST is
+
+	DIR               a directory (created; it must be empty): the copy is a
+	                  data directory that 'sluice restore DIR --data D', or
+	                  'sluice serve --data' on a copy of it, opens
+	s3://BUCKET/PREFIX/
+	                  one tar object PREFIX/sluice-backup-TIME.tar (TIME
+	                  in UTC, 20261203T021500.000Z), streamed up as it is
+	                  taken (parts of 16 MiB: at most 156 GiB); it appears
+	                  only once the copy is complete, and an interrupted
+	                  backup leaves none. 'sluice restore s3://BUCKET/PREFIX/'
+	                  restores the newest
 
 	--server URL  the running sluice at URL takes the backup (POST
 	              /v1/admin/backup) and sends it here; KEY (default
@@ -32,19 +44,41 @@ copy of it, opens it.
 	--data DIR    without --server: the data directory of a sluice that is
 	              not running (default ./sluice-data). A running one holds
 	              the directory's lock: use --server
+	--region R, --endpoint URL, --profile P, --path-style
+	              S3: AWS region, endpoint (MinIO), shared-configuration
+	              profile, bucket in the path; credentials come from the
+	              SDK's default chain
 
 A PostgreSQL store is backed up with pg_dump or point-in-time recovery
 (docs/operations.md, "Backup and restore"). Progress goes to the standard
-error.
+error. SIGINT or SIGTERM stops the backup (an S3 upload is aborted).
 `
 
 const restoreUsage = `Usage: sluice restore SRC --data DIR
 
-Copies the backup in the directory SRC (written by sluice backup) into the
-data directory DIR, which must be missing or empty, and opens it once to
-check it: the log's first position and head are printed. Then 'sluice serve
---data DIR' serves it.
+Copies the backup SRC (written by sluice backup) into the data directory
+DIR, which must be missing or empty, and opens it once to check it: the
+log's first position and head are printed. Then 'sluice serve --data DIR'
+serves it. SRC is
+
+	DIR                   a backup directory
+	s3://BUCKET/KEY       a backup object
+	s3://BUCKET/PREFIX/   the newest backup object in that folder (by the
+	                      time in its name, sluice-backup-TIME.tar)
+
+	--region R, --endpoint URL, --profile P, --path-style
+	              S3: as for sluice backup
+
+A restore that fails leaves DIR empty.
 `
+
+// backupName is the name of a backup object: its time, in UTC, sorts as
+// its name does.
+const (
+	backupPrefix = "sluice-backup-"
+	backupTime   = "20060102T150405.000Z"
+	backupSuffix = ".tar"
+)
 
 // BackupCommand is "sluice backup".
 type BackupCommand struct{ *Main }
@@ -55,49 +89,114 @@ func (c *BackupCommand) Run(ctx context.Context, args []string) error {
 	server := fset.String("server", "", "")
 	key := fset.String("key", "", "")
 	data := fset.String("data", DefaultConfig().Data, "")
+	awsf := addAWSFlags(fset)
 	if err := c.parseFlags(fset, args, backupUsage); err != nil {
 		return err
 	}
+	// SIGINT or SIGTERM stops the backup: an upload to S3 is aborted.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if fset.NArg() != 1 {
-		return usageErrorf("backup: one destination directory expected; see 'sluice help backup'")
+		return usageErrorf("backup: one destination (a directory or s3://BUCKET/PREFIX/) expected; see 'sluice help backup'")
 	}
 	dest := fset.Arg(0)
-	if strings.Contains(dest, "://") {
-		return usageErrorf("backup: %q: only a directory is supported as the destination; copy it to object storage afterwards", dest)
+	isS3 := strings.HasPrefix(dest, "s3://")
+	if strings.Contains(dest, "://") && !isS3 {
+		return usageErrorf("backup: %q: the destination is a directory or s3://BUCKET/PREFIX/", dest)
 	}
-	d, err := backupfile.NewDir(dest)
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	var info sluice.BackupInfo
+	take := func(to sluice.BackupWriter) (sluice.BackupInfo, error) { return c.fromDir(ctx, *data, to) }
 	if *server != "" {
 		if *key == "" {
 			*key, _ = c.LookupEnv("SLUICE_ADMIN_KEY")
 		}
-		info, err = c.fromServer(ctx, *server, *key, d)
-	} else {
-		info, err = c.fromDir(ctx, *data, d)
+		take = func(to sluice.BackupWriter) (sluice.BackupInfo, error) { return c.fromServer(ctx, *server, *key, to) }
 	}
-	if err = errors.Join(err, d.Close()); err != nil {
+	var info sluice.BackupInfo
+	var err error
+	if isS3 {
+		var o s3.Options
+		if o, err = awsf.s3(); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		dest, info, err = c.toS3(ctx, dest, o, take)
+	} else {
+		info, err = c.toDir(dest, take)
+	}
+	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	fmt.Fprintf(c.Stdout, "backup of positions %d–%d in %s: %d files, %d bytes\n", info.First, info.Head, dest, info.Files, info.Bytes)
 	return nil
 }
 
-// progress reports each file a backup writes on the standard error.
+// progress reports each file of a backup or restore on the standard error.
 type progress struct {
 	to  sluice.BackupWriter
 	out io.Writer
+	cmd string // backup, restore
 }
 
 func (p progress) WriteFile(name string, size int64, r io.Reader) error {
-	fmt.Fprintf(p.out, "backup: %s (%d bytes)\n", name, size)
+	fmt.Fprintf(p.out, "%s: %s (%d bytes)\n", p.cmd, name, size)
 	return p.to.WriteFile(name, size, r)
 }
 
-// fromDir backs up the embedded store in dir, which no process has open.
-func (c *BackupCommand) fromDir(ctx context.Context, dir string, d *backupfile.Dir) (sluice.BackupInfo, error) {
+// toDir has take write the backup into the new directory dest.
+func (c *BackupCommand) toDir(dest string, take func(sluice.BackupWriter) (sluice.BackupInfo, error)) (sluice.BackupInfo, error) {
+	d, err := backupfile.NewDir(dest)
+	if err != nil {
+		return sluice.BackupInfo{}, err
+	}
+	info, err := take(progress{d, c.Stderr, "backup"})
+	return info, errors.Join(err, d.Close())
+}
+
+// toS3 has take write the backup as a tar streamed into a new object under
+// the folder url, and returns the object's URL. The tar ends (and so the
+// upload completes) only once take has returned without an error: for a
+// server's stream, after its trailer said it was complete.
+func (c *BackupCommand) toS3(ctx context.Context, url string, o s3.Options, take func(sluice.BackupWriter) (sluice.BackupInfo, error)) (string, sluice.BackupInfo, error) {
+	bucket, prefix, err := s3.ParsePrefix(url)
+	if err != nil {
+		return url, sluice.BackupInfo{}, err
+	}
+	url = "s3://" + bucket + "/" + prefix + backupPrefix + time.Now().UTC().Format(backupTime) + backupSuffix
+	fmt.Fprintf(c.Stderr, "backup: to %s\n", url)
+	pr, pw := io.Pipe()
+	var info sluice.BackupInfo
+	taken := make(chan struct{})
+	go func() {
+		defer close(taken)
+		tw := backupfile.NewTar(pw)
+		var err error
+		info, err = take(progress{tw, c.Stderr, "backup"})
+		if err == nil {
+			err = tw.Close()
+		}
+		// nil: the upload reads io.EOF and completes; else it reads err
+		// and aborts, even when err is io.EOF or io.ErrUnexpectedEOF
+		// itself (which the upload would take for the stream's end).
+		if err != nil {
+			err = failed{err}
+		}
+		pw.CloseWithError(err)
+	}()
+	// take's error, when there is one, comes back in the upload's.
+	_, err = s3.Upload(ctx, url, pr, "application/x-tar", o)
+	pr.CloseWithError(err) // the upload stopped early: take's writes fail
+	<-taken
+	return url, info, err
+}
+
+// failed is an error of a backup that its stream passes on to the upload:
+// never io.EOF.
+type failed struct{ error }
+
+func (f failed) Unwrap() error { return f.error }
+
+// fromDir backs up the embedded store in dir, which no process has open,
+// into to.
+func (c *BackupCommand) fromDir(ctx context.Context, dir string, to sluice.BackupWriter) (sluice.BackupInfo, error) {
 	if _, err := os.Stat(filepath.Join(dir, "sluice.db")); err != nil {
 		return sluice.BackupInfo{}, fmt.Errorf("%s holds no store: %w", dir, err)
 	}
@@ -105,12 +204,13 @@ func (c *BackupCommand) fromDir(ctx context.Context, dir string, d *backupfile.D
 	if err != nil {
 		return sluice.BackupInfo{}, fmt.Errorf("%w (is sluice serving it? then use --server)", err)
 	}
-	info, err := s.Backup(ctx, progress{d, c.Stderr})
+	info, err := s.Backup(ctx, to)
 	return info, errors.Join(err, s.Close())
 }
 
-// fromServer has the sluice at url take the backup and unpacks it into d.
-func (c *BackupCommand) fromServer(ctx context.Context, url, key string, d *backupfile.Dir) (sluice.BackupInfo, error) {
+// fromServer has the sluice at url take the backup and hands its files to
+// to; it fails unless the server's trailer says the stream was complete.
+func (c *BackupCommand) fromServer(ctx context.Context, url, key string, to sluice.BackupWriter) (sluice.BackupInfo, error) {
 	var info sluice.BackupInfo
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(url, "/")+"/v1/admin/backup", nil)
 	if err != nil {
@@ -127,8 +227,13 @@ func (c *BackupCommand) fromServer(ctx context.Context, url, key string, d *back
 		return info, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	fmt.Fprintf(c.Stderr, "backup: receiving from %s\n", url)
-	if _, _, err := backupfile.Extract(resp.Body, d); err != nil {
+	if _, _, err := backupfile.Extract(resp.Body, to); err != nil {
 		return info, err
+	}
+	// The trailer comes after the body's end, which Extract may not have
+	// read: the tar's end blocks come before it.
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return info, fmt.Errorf("read backup stream: %w", err)
 	}
 	trailer := resp.Trailer.Get("Sluice-Backup")
 	if trailer == "" {
@@ -150,29 +255,40 @@ func (c *RestoreCommand) Run(ctx context.Context, args []string) error {
 			fmt.Fprint(c.Stdout, restoreUsage)
 			return flag.ErrHelp
 		}
-		return usageErrorf("restore: the backup directory comes first; see 'sluice help restore'")
+		return usageErrorf("restore: the backup comes first; see 'sluice help restore'")
 	}
 	src := args[0]
 	fset := flag.NewFlagSet("restore", flag.ContinueOnError)
 	data := fset.String("data", "", "")
+	awsf := addAWSFlags(fset)
 	if err := c.parseFlags(fset, args[1:], restoreUsage); err != nil {
 		return err
 	}
 	if *data == "" || fset.NArg() > 0 {
 		return usageErrorf("restore: SRC --data DIR; see 'sluice help restore'")
 	}
-	if _, err := os.Stat(filepath.Join(src, "sluice.db")); err != nil {
-		return fmt.Errorf("restore: %s is not a backup: %w", src, err)
+	var copyTo func(sluice.BackupWriter) error
+	if strings.HasPrefix(src, "s3://") {
+		o, err := awsf.s3()
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if copyTo, err = c.fromS3(ctx, src, o); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	} else {
+		if _, err := os.Stat(filepath.Join(src, "sluice.db")); err != nil {
+			return fmt.Errorf("restore: %s is not a backup: %w", src, err)
+		}
+		copyTo = func(to sluice.BackupWriter) error { return copyTree(src, to) }
 	}
 	d, err := backupfile.NewDir(*data)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := copyTree(src, progress{d, c.Stderr}); err != nil {
-		return fmt.Errorf("restore: %w", errors.Join(err, d.Close()))
-	}
-	if err := d.Close(); err != nil {
-		return fmt.Errorf("restore: %w", err)
+	err = copyTo(progress{d, c.Stderr, "restore"})
+	if err = errors.Join(err, d.Close()); err != nil {
+		return fmt.Errorf("restore: %w", errors.Join(err, emptyDir(*data)))
 	}
 	s, err := sqlite.Open(ctx, sqlite.Options{Dir: *data})
 	if err != nil {
@@ -188,6 +304,50 @@ func (c *RestoreCommand) Run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.Stdout, "restored positions %d–%d into %s\n", first, head, *data)
 	return nil
+}
+
+// fromS3 returns the copy of the backup object at url, or of the newest
+// one in the folder url when it ends with "/" or names only a bucket.
+func (c *RestoreCommand) fromS3(ctx context.Context, url string, o s3.Options) (func(sluice.BackupWriter) error, error) {
+	if _, _, err := s3.ParseURL(url); err != nil || strings.HasSuffix(url, "/") {
+		names, err := s3.List(ctx, url, o)
+		if err != nil {
+			return nil, err
+		}
+		newest := ""
+		for _, name := range names {
+			if stamp, ok := strings.CutPrefix(name, backupPrefix); ok && strings.HasSuffix(stamp, backupSuffix) && name > newest {
+				newest = name
+			}
+		}
+		if newest == "" {
+			return nil, fmt.Errorf("%s holds no backup (%s%s%s)", url, backupPrefix, backupTime, backupSuffix)
+		}
+		url = strings.TrimSuffix(url, "/") + "/" + newest
+	}
+	return func(to sluice.BackupWriter) error {
+		body, size, err := s3.Get(ctx, url, o)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		fmt.Fprintf(c.Stderr, "restore: from %s (%d bytes)\n", url, size)
+		_, _, err = backupfile.Extract(body, to)
+		return err
+	}, nil
+}
+
+// emptyDir removes what a failed restore wrote into dir, which was empty.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+	}
+	return errors.Join(errs...)
 }
 
 // copyTree hands every regular file under src to to.

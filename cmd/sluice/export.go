@@ -126,11 +126,11 @@ func (c *ExportCommand) target(ctx context.Context, out string, gz bool, awsf *a
 	case out == "-":
 		return transfer.NewNDJSONWriter(c.Stdout, gz), nil
 	case strings.HasPrefix(out, "s3://"):
-		aws, err := awsf.aws()
+		o, err := awsf.s3()
 		if err != nil {
 			return nil, err
 		}
-		w, err := s3.Create(ctx, out, gz, s3.Options{AWS: aws, PathStyle: *awsf.pathStyle})
+		w, err := s3.Create(ctx, out, gz, o)
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}

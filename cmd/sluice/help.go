@@ -27,7 +27,7 @@ Commands:
 	export         write a log's events as NDJSON (gzip), with its filters
 	archive verify check what an s3 sink archived: every position once,
 	               every object readable
-	backup         copy the embedded store, running or not, into a directory
+	backup         copy the embedded store, running or not, into a directory or S3
 	restore        make a data directory of such a copy
 	version        print the version
 	help           print this help, or a command's: sluice help serve

@@ -165,11 +165,11 @@ func (c *ImportCommand) source(ctx context.Context, s string, cloudEvents bool, 
 		return af.openKinesis(ctx, stream, cloudEvents, logs)
 	}
 	if strings.HasPrefix(s, "s3://") {
-		aws, err := af.aws()
+		o, err := af.s3()
 		if err != nil {
 			return nil, err
 		}
-		src, err := s3.Open(ctx, s, cloudEvents, s3.Options{AWS: aws, PathStyle: *af.pathStyle})
+		src, err := s3.Open(ctx, s, cloudEvents, o)
 		if err != nil {
 			return nil, fmt.Errorf("import: %w", err)
 		}

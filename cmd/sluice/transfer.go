@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/client"
 	"github.com/sluicehq/sluice/internal/awsconf"
 	"github.com/sluicehq/sluice/transfer"
+	"github.com/sluicehq/sluice/transfer/s3"
 )
 
 // This file holds what import and export share: choosing the store or the
@@ -157,4 +158,10 @@ func (a *awsFlags) aws() (awsconf.Config, error) {
 		return c, usageErrorf("%v", errors.Join(problems...))
 	}
 	return c, nil
+}
+
+// s3 is the S3 configuration of the flags.
+func (a *awsFlags) s3() (s3.Options, error) {
+	c, err := a.aws()
+	return s3.Options{AWS: c, PathStyle: *a.pathStyle}, err
 }

@@ -126,10 +126,10 @@ func (t *Tar) WriteFile(name string, size int64, r io.Reader) error {
 // Close writes the end of the stream.
 func (t *Tar) Close() error { return t.w.Close() }
 
-// Extract writes the regular files of the tar stream r into d, and
-// refuses any other entry or a name CheckName refuses. It returns how many
-// files and bytes it wrote.
-func Extract(r io.Reader, d *Dir) (files int, bytes int64, err error) {
+// Extract hands the regular files of the tar stream r to to (a Dir, or a
+// Tar that passes the stream on), and refuses any other entry or a name
+// CheckName refuses. It returns how many files and bytes it handed on.
+func Extract(r io.Reader, to sluice.BackupWriter) (files int, bytes int64, err error) {
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -142,7 +142,10 @@ func Extract(r io.Reader, d *Dir) (files int, bytes int64, err error) {
 		if h.Typeflag != tar.TypeReg {
 			return files, bytes, fmt.Errorf("read backup stream: %s: not a regular file", h.Name)
 		}
-		if err := d.WriteFile(h.Name, h.Size, tr); err != nil {
+		if err := CheckName(h.Name); err != nil {
+			return files, bytes, fmt.Errorf("read backup stream: %w", err)
+		}
+		if err := to.WriteFile(h.Name, h.Size, tr); err != nil {
 			return files, bytes, fmt.Errorf("read backup stream: %w", err)
 		}
 		files, bytes = files+1, bytes+h.Size

@@ -1,8 +1,12 @@
 package testutil
 
 import (
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
 // NoAWSEnvironment clears what aws-sdk-go-v2 reads from the environment
@@ -20,4 +24,20 @@ func NoAWSEnvironment(t *testing.T) {
 	}
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+}
+
+// FakeS3 starts an in-process S3 (gofakes3, in memory, no signature
+// checks) holding the buckets, stopped at the test's end, and returns its
+// URL, an endpoint for path-style requests.
+func FakeS3(t testing.TB, buckets ...string) string {
+	t.Helper()
+	backend := s3mem.New()
+	for _, b := range buckets {
+		if err := backend.CreateBucket(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithTimeSkewLimit(0)).Server())
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

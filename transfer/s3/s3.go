@@ -22,6 +22,9 @@ type Options struct {
 	// PathStyle addresses buckets in the path (MinIO and other compatible
 	// stores), not in the host name.
 	PathStyle bool
+	// PartSize is the size of the parts of an Upload (S3 takes 5 MiB at
+	// least, but for the last). Default: DefaultPartSize, 16 MiB.
+	PartSize int
 }
 
 // ParseURL splits s3://BUCKET/KEY.
@@ -51,35 +54,17 @@ func (o Options) client(ctx context.Context) (*awss3.Client, *http.Transport, er
 // Open streams the object at url (s3://BUCKET/KEY) as an NDJSON source,
 // plain or gzip.
 func Open(ctx context.Context, url string, cloudEvents bool, o Options) (*transfer.NDJSONSource, error) {
-	bucket, key, err := ParseURL(url)
+	body, size, err := Get(ctx, url, o)
 	if err != nil {
 		return nil, err
 	}
-	c, transport, err := o.client(ctx)
+	src, err := transfer.NewNDJSONSource(url, body, size, cloudEvents, body)
 	if err != nil {
-		return nil, err
-	}
-	out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		transport.CloseIdleConnections()
-		return nil, fmt.Errorf("s3: get %s: %w", url, err)
-	}
-	src, err := transfer.NewNDJSONSource(url, out.Body, aws.ToInt64(out.ContentLength), cloudEvents, closer(func() error {
-		err := out.Body.Close()
-		transport.CloseIdleConnections()
-		return err
-	}))
-	if err != nil {
-		out.Body.Close()
-		transport.CloseIdleConnections()
+		body.Close()
 		return nil, err
 	}
 	return src, nil
 }
-
-type closer func() error
-
-func (c closer) Close() error { return c() }
 
 // Writer is a Target that writes NDJSON to a temporary local file and
 // uploads it to its object (one PutObject, so at most 5 GB) when closed:
