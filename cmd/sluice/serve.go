@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -87,11 +86,21 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	defer stop()
 	log := newLogger(c.Stderr)
 	tuneGC(c.LookupEnv)
-	ln, err := net.Listen("tcp", cfg.Listen)
+	rs, err := newRestarter(c.Restarts, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
+	ln, err := rs.listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer ln.Close()
+	fe := startFrontEnd(ln, cfg.ShutdownTimeout, log)
+	defer fe.hs.Close()
+	if err := rs.awaitPredecessor(ctx, cfg.Store == ""); err != nil {
+		return err
+	}
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -112,7 +121,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		background.Go(func() { registry.Run(bctx) })
 		background.Go(func() { sinks.Run(bctx) })
 		background.Go(func() { api.RefreshKeys(bctx) })
-		err = serve(ctx, stop, ln, api, cfg, log)
+		background.Go(func() { rs.run(bctx, store) })
+		err = serve(ctx, stop, fe, api, rs, cfg, log)
 		// The sinks checkpoint what they delivered and give their leases
 		// up for another node.
 		stopBackground()
@@ -197,39 +207,39 @@ func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice
 	return api, nil
 }
 
-// serve answers requests on ln with api until ctx is done (or serving
-// fails), then drains: /readyz answers 503, the listener closes and
-// requests in flight finish. stop restores the signals' default, so that a
-// second one kills.
-func serve(ctx context.Context, stop func(), ln net.Listener, api *httpapi.Server, cfg Config, log *slog.Logger) error {
-	hs := newHTTPServer(withConsole(api), log)
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	log.Info("listening", append([]any{"addr", ln.Addr().String()}, storeAttrs(cfg)...)...)
+// serve answers requests with api on fe until ctx is done, a successor
+// is ready (restart) or serving fails, then drains: /readyz answers 503,
+// the listener closes and requests in flight finish. stop restores the
+// signals' default, so that a second one kills.
+func serve(ctx context.Context, stop func(), fe *frontEnd, api *httpapi.Server, rs *restarter, cfg Config, log *slog.Logger) error {
+	fe.open(withConsole(api), rs.takeover)
+	log.Info("listening", append([]any{"addr", fe.addr()}, storeAttrs(cfg)...)...)
+	if err := rs.ready(); err != nil {
+		return err
+	}
 
 	var serveErr error
+	handedOver := false
 	select {
 	case <-ctx.Done():
-	case err := <-served:
+	case <-rs.handedOver():
+		handedOver = true
+	case err := <-fe.served:
 		serveErr = fmt.Errorf("serve: %w", err)
 	}
 	stop()
-	log.Info("shutting down", "drain_delay", cfg.DrainDelay.String(), "timeout", cfg.ShutdownTimeout.String())
+	log.Info("shutting down", "drain_delay", cfg.DrainDelay.String(), "timeout", cfg.ShutdownTimeout.String(), "restart", handedOver)
 	api.Drain()
-	if serveErr == nil && cfg.DrainDelay > 0 {
-		select { // /readyz says 503 while requests are still served
+	// /readyz says 503 while requests are still served, unless a successor
+	// serves the same socket.
+	if serveErr == nil && cfg.DrainDelay > 0 && !handedOver {
+		select {
 		case <-time.After(cfg.DrainDelay):
-		case err := <-served:
+		case err := <-fe.served:
 			serveErr = fmt.Errorf("serve: %w", err)
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
-		return errors.Join(serveErr, fmt.Errorf("shutdown: requests in flight: %w", err))
-	}
-	return serveErr
+	return errors.Join(serveErr, fe.shutdown(ctx, cfg.ShutdownTimeout))
 }
 
 // withConsole serves the web console at /console/ and api at every other
