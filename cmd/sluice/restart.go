@@ -5,19 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cloudflare/tableflip"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/httpapi"
 )
 
 // pidFileName is the file in the data directory that holds the process id
@@ -106,27 +103,21 @@ func systemdListener() (net.Listener, error) {
 // successor reports whether this process was started by a restart.
 func (r *restarter) successor() bool { return r.upg != nil && r.upg.HasParent() }
 
-// awaitPredecessor, in a successor on the embedded store (which one
-// process opens at a time), says it is ready at once, so that the
-// predecessor drains and closes the store, and waits until the predecessor
-// has exited; requests meanwhile wait in the front end. Elsewhere it
-// returns at once: the successor opens the store beside its predecessor and
-// says it is ready once it serves.
-func (r *restarter) awaitPredecessor(ctx context.Context, embedded bool) error {
+// takeOver, in a successor on the embedded store (which one process opens
+// at a time), says it is ready at once, so that the predecessor stops
+// using the store and closes it, and returns how long to wait for the
+// store's lock; requests meanwhile wait in the front end. Elsewhere it
+// returns 0 at once: the successor opens the store beside its predecessor
+// and says it is ready once it serves.
+func (r *restarter) takeOver(embedded bool) (lockWait time.Duration, err error) {
 	if !r.successor() || !embedded {
-		return nil
+		return 0, nil
 	}
 	r.takeover = time.Now()
 	if err := r.ready(); err != nil {
-		return err
+		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*r.cfg.ShutdownTimeout+10*time.Second)
-	defer cancel()
-	if err := r.upg.WaitForParent(ctx); err != nil {
-		return fmt.Errorf("serve: restart: wait for the previous process to close the store: %w", err)
-	}
-	r.log.Info("previous process exited", "waited", time.Since(r.takeover).String())
-	return nil
+	return 2*r.cfg.ShutdownTimeout + 10*time.Second, nil
 }
 
 // ready tells the predecessor, if any, that this process is ready (it then
@@ -148,6 +139,16 @@ func (r *restarter) ready() error {
 // handedOver is closed once a successor is ready: the process then drains
 // and exits. Nil (never ready) when restarts are off.
 func (r *restarter) handedOver() <-chan struct{} { return r.exit }
+
+// replaced reports whether a successor is ready.
+func (r *restarter) replaced() bool {
+	select {
+	case <-r.exit:
+		return true
+	default:
+		return false
+	}
+}
 
 // run restarts the process on each SIGHUP until a successor is ready or
 // ctx is done. On a store that nodes share, it holds the store's restart
@@ -191,11 +192,10 @@ func (r *restarter) restart(ctx context.Context, store sluice.Store) error {
 		}
 		r.log.Info("restart lock taken", "waited", time.Since(begin).String())
 		defer func() {
+			r.log.Info("releasing the restart lock")
 			if err := unlock(); err != nil {
 				r.log.Warn("restart lock: release", "err", err.Error())
-				return
 			}
-			r.log.Info("restart lock released")
 		}()
 	}
 	exe, _ := os.Executable()
@@ -225,96 +225,4 @@ func (r *restarter) close() {
 	if b, err := os.ReadFile(path); err == nil && string(b) == strconv.Itoa(os.Getpid()) {
 		os.Remove(path)
 	}
-}
-
-// frontEnd serves the listener from the start; requests that come before
-// the API is set (while a successor takes the embedded store over) wait
-// for it, at most holdLimit, then get 503 "restarting" with Retry-After.
-type frontEnd struct {
-	ln     net.Listener
-	hs     *http.Server
-	served chan error
-	log    *slog.Logger
-
-	set       chan struct{} // closed once h is set
-	h         http.Handler
-	holdLimit time.Duration
-
-	mu       sync.Mutex
-	held     int       // requests that waited
-	earliest time.Time // arrival of the first of them
-}
-
-// startFrontEnd serves ln at once.
-func startFrontEnd(ln net.Listener, holdLimit time.Duration, log *slog.Logger) *frontEnd {
-	fe := &frontEnd{ln: ln, served: make(chan error, 1), log: log, set: make(chan struct{}), holdLimit: holdLimit}
-	fe.hs = newHTTPServer(fe, log)
-	go func() { fe.served <- fe.hs.Serve(ln) }()
-	return fe
-}
-
-// addr is the address it listens on.
-func (fe *frontEnd) addr() string { return fe.ln.Addr().String() }
-
-// open sends requests, the held ones first, to h; takeover, when not zero,
-// is when this process started holding them, for the log.
-func (fe *frontEnd) open(h http.Handler, takeover time.Time) {
-	fe.h = h
-	close(fe.set)
-	fe.mu.Lock()
-	held, earliest := fe.held, fe.earliest
-	fe.mu.Unlock()
-	if !takeover.IsZero() {
-		attrs := []any{"pause", time.Since(takeover).String(), "held_requests", held}
-		if held > 0 {
-			attrs = append(attrs, "longest_hold", time.Since(earliest).String())
-		}
-		fe.log.Info("store taken over", attrs...)
-	}
-}
-
-func (fe *frontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	select {
-	case <-fe.set:
-	default:
-		if !fe.hold(r) {
-			p := &httpapi.Problem{Status: http.StatusServiceUnavailable, Code: "restarting", Title: http.StatusText(http.StatusServiceUnavailable),
-				Detail: "the server is taking the store over from its previous process; retry later", RetryAfter: time.Second}
-			p.ServeHTTP(w, r)
-			return
-		}
-	}
-	fe.h.ServeHTTP(w, r)
-}
-
-// hold waits until the handler is set; false when the request ended or
-// waited holdLimit first.
-func (fe *frontEnd) hold(r *http.Request) bool {
-	fe.mu.Lock()
-	if fe.held == 0 {
-		fe.earliest = time.Now()
-	}
-	fe.held++
-	fe.mu.Unlock()
-	t := time.NewTimer(fe.holdLimit)
-	defer t.Stop()
-	select {
-	case <-fe.set:
-		return true
-	case <-r.Context().Done():
-	case <-t.C:
-	}
-	return false
-}
-
-// shutdown closes the listener and waits for the requests in flight, at
-// most timeout.
-func (fe *frontEnd) shutdown(ctx context.Context, timeout time.Duration) error {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	if err := fe.hs.Shutdown(sctx); err != nil {
-		fe.hs.Close()
-		return fmt.Errorf("shutdown: requests in flight: %w", err)
-	}
-	return nil
 }

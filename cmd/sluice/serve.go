@@ -98,10 +98,11 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	defer ln.Close()
 	fe := startFrontEnd(ln, cfg.ShutdownTimeout, log)
 	defer fe.hs.Close()
-	if err := rs.awaitPredecessor(ctx, cfg.Store == ""); err != nil {
+	lockWait, err := rs.takeOver(cfg.Store == "")
+	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, log)
+	store, err := openStore(ctx, cfg, log, lockWait)
 	if err != nil {
 		return err
 	}
@@ -134,6 +135,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store))
 	if err == nil {
 		log.Info("stopped")
+	}
+	if rs.replaced() { // requests on the connections left go to the successor
+		fe.handOff(cfg.ShutdownTimeout)
 	}
 	return err
 }
@@ -239,6 +243,9 @@ func serve(ctx context.Context, stop func(), fe *frontEnd, api *httpapi.Server, 
 			serveErr = fmt.Errorf("serve: %w", err)
 		}
 	}
+	if handedOver {
+		return fe.handToSuccessor(cfg.ShutdownTimeout)
+	}
 	return errors.Join(serveErr, fe.shutdown(ctx, cfg.ShutdownTimeout))
 }
 
@@ -265,7 +272,9 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // openStore opens the store that cfg selects.
-func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store, error) {
+// On the embedded store it waits up to lockWait for another process to
+// release the directory.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger, lockWait time.Duration) (sluice.Store, error) {
 	if isNATS(cfg.Store) {
 		o := cfg.JetStream.options(cfg.Store)
 		o.Limits, o.Logger = cfg.limits(), log
@@ -282,7 +291,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store,
 		}
 		return s, nil
 	}
-	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), Logger: log})
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), Logger: log, LockWait: lockWait})
 	if err != nil {
 		return nil, err
 	}
