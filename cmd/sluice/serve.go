@@ -54,6 +54,12 @@ through /v1/keys.
 SIGTERM or SIGINT shuts down gracefully: /readyz answers 503 (for
 drain_delay while requests are still served), the listener closes, requests in flight finish, queued events are committed, the store is
 closed. A second signal stops at once.
+
+SIGHUP (or "sluice restart") restarts in place: the binary at the same path
+starts with the same arguments and takes the listening socket over; once it
+is ready this process drains and exits, and no connection is refused. If it
+does not become ready, this process keeps serving and logs why. The pid of
+the serving process is in sluice.pid in the data directory.
 `
 
 // Timeouts of the HTTP server, against clients that send slowly
