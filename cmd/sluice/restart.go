@@ -160,6 +160,9 @@ func (r *restarter) run(ctx context.Context, store sluice.Store) {
 	if r.upg == nil {
 		return
 	}
+	// A shutdown during a restart stops it (the successor is killed)
+	// instead of waiting for it.
+	defer context.AfterFunc(ctx, r.upg.Stop)()
 	for {
 		select {
 		case <-ctx.Done():

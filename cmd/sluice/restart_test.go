@@ -142,11 +142,21 @@ func load(base string, rate float64, d time.Duration) (chan bench.Result, chan e
 	return results, errs
 }
 
-// checkLoad fails the test unless every request of res was accepted.
-func checkLoad(t *testing.T, res bench.Result) {
+// checkLoad fails the test unless every request of res was accepted,
+// showing the warnings, errors and failed requests of the servers' logs.
+func checkLoad(t *testing.T, res bench.Result, logs ...*testutil.LogBuffer) {
 	t.Helper()
 	if res.Errors() > 0 || res.Requests == 0 {
-		t.Errorf("load: %d requests, answers by status %v (0: refused or reset): want every one 2xx", res.Requests, res.Status)
+		var lines []string
+		for _, l := range logs {
+			for line := range strings.Lines(l.String()) {
+				if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"status":5`) {
+					lines = append(lines, line)
+				}
+			}
+		}
+		t.Errorf("load: %d requests, answers by status %v (0: refused or reset): want every one 2xx; the servers' warnings, errors and failed requests:\n%s",
+			res.Requests, res.Status, strings.Join(lines, ""))
 	}
 	t.Logf("load: %d requests, %.0f/s, latency p50 %s p99 %s max %s", res.Requests, res.RequestsPerSec,
 		res.Latency.P50, res.Latency.P99, res.Latency.Max)
@@ -185,7 +195,7 @@ func TestRestart_UnderLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkLoad(t, res)
+			checkLoad(t, res, r.Log)
 			if got := countEvents(t, r.Base); got != res.Events {
 				t.Errorf("the log holds %d events; %d were acknowledged", got, res.Events)
 			}
@@ -239,7 +249,7 @@ func TestRestart_RollingOnPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkLoad(t, res)
+		checkLoad(t, res, nodes[0].Log, nodes[1].Log)
 		total += res.Events
 	}
 	if got := countEvents(t, nodes[0].Base); got != total {
@@ -276,7 +286,7 @@ func TestRestart_SuccessorFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkLoad(t, res)
+	checkLoad(t, res, r.Log)
 
 	// Fixed, the next restart goes through.
 	if err := os.WriteFile(config, []byte("shutdown_timeout: 10s\n"), 0o644); err != nil {
