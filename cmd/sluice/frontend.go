@@ -87,6 +87,7 @@ func (fe *frontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-fe.set:
 	default:
 		if !fe.hold(r) {
+			fe.log.Warn("request not held any longer", "path", r.URL.Path, "limit", fe.holdLimit.String(), "client_gone", r.Context().Err() != nil)
 			p := &httpapi.Problem{Status: http.StatusServiceUnavailable, Code: "restarting", Title: http.StatusText(http.StatusServiceUnavailable),
 				Detail: "the server is taking the store over from its previous process; retry later", RetryAfter: time.Second}
 			p.ServeHTTP(w, r)
@@ -150,6 +151,12 @@ func (fe *frontEnd) handToSuccessor(timeout time.Duration) error {
 			pr.Out.Host = pr.In.Host
 		},
 		ErrorLog: slog.NewLogLogger(fe.log.Handler(), slog.LevelWarn),
+	}
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.StatusCode >= 500 {
+			fe.log.Warn("forwarded request failed", "path", resp.Request.URL.Path, "status", resp.StatusCode)
+		}
+		return nil
 	}
 	locked := make(chan struct{})
 	go func() {
