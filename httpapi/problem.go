@@ -53,3 +53,7 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	}
 	writeBody(w, p.Status, problemContentType, p.appendJSON)
 }
+
+// ServeHTTP answers with p, so that a problem can stand for a handler (cmd
+// answers with one while a restarted process takes the store over).
+func (p *Problem) ServeHTTP(w http.ResponseWriter, _ *http.Request) { writeProblem(w, p) }

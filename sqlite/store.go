@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/migrate"
@@ -39,6 +40,10 @@ type Options struct {
 	// Logger receives what Open did to the log (a conversion, a recovery).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// LockWait is how long Open waits for another process to release the
+	// directory (the process that a restart replaces, which closes the
+	// store once its successor is ready). Default 0: fail at once.
+	LockWait time.Duration
 }
 
 // SQLite's page cache per connection, as cache_size takes it (negative:
@@ -121,7 +126,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
-	lock, err := lockDir(opts.Dir)
+	lock, err := lockDir(ctx, opts.Dir, opts.LockWait)
 	if err != nil {
 		return nil, err
 	}
@@ -138,18 +143,31 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 // lockDir takes an exclusive lock on the directory's LOCK file, so that a
-// second process cannot open the same log.
-func lockDir(dir string) (*os.File, error) {
+// second process cannot open the same log; while another process holds
+// it, it tries again every lockPoll for up to wait.
+func lockDir(ctx context.Context, dir string, wait time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open sqlite store: %s is in use by another process: %w", dir, err)
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || !time.Now().Before(deadline) || ctx.Err() != nil {
+			f.Close()
+			return nil, fmt.Errorf("open sqlite store: %s is in use by another process: %w", dir, err)
+		}
+		time.Sleep(lockPoll)
 	}
-	return f, nil
 }
+
+// lockPoll is how often lockDir tries again: a restart's pause on the
+// embedded store is at least the time from the predecessor's release to
+// the next try.
+const lockPoll = time.Millisecond
 
 func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error {
 	path := filepath.Join(s.dir, "sluice.db")

@@ -19,6 +19,8 @@ Usage:
 Commands:
 
 	serve          run the HTTP API
+	restart        restart the running serve in place (as SIGHUP), without
+	               refusing a connection
 	config check   check a configuration (a file, or SLUICE_ variables) without starting
 	bench          send load to a sluice and measure it; bench suite: the
 	               standard scenarios against baselines
@@ -38,6 +40,7 @@ The configuration reference is docs/configuration.md.
 // commandHelp is each command's help.
 var commandHelp = map[string]string{
 	"serve":   serveUsage,
+	"restart": restartUsage,
 	"config":  configUsage,
 	"bench":   benchUsage,
 	"import":  importUsage,

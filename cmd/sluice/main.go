@@ -26,12 +26,16 @@ type Main struct {
 	Stderr io.Writer
 	// LookupEnv reads an environment variable.
 	LookupEnv func(key string) (string, bool)
+	// Restarts lets serve restart in place on SIGHUP (restart.go). A
+	// process has one such restarter, so tests that run serve in-process
+	// leave it off.
+	Restarts bool
 }
 
 // NewMain returns a Main on the process's standard output, standard error
 // and environment.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv}
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, Restarts: true}
 }
 
 // Run runs the subcommand that args name (args without the program name).
@@ -55,6 +59,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return (&ServeCommand{m}).Run(ctx, args)
 	case "config":
 		return (&ConfigCommand{m}).Run(ctx, args)
+	case "restart":
+		return (&RestartCommand{m}).Run(ctx, args)
 	case "bench":
 		return (&BenchCommand{m}).Run(ctx, args)
 	case "import":

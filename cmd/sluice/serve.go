@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -55,6 +54,12 @@ through /v1/keys.
 SIGTERM or SIGINT shuts down gracefully: /readyz answers 503 (for
 drain_delay while requests are still served), the listener closes, requests in flight finish, queued events are committed, the store is
 closed. A second signal stops at once.
+
+SIGHUP (or "sluice restart") restarts in place: the binary at the same path
+starts with the same arguments and takes the listening socket over; once it
+is ready this process drains and exits, and no connection is refused. If it
+does not become ready, this process keeps serving and logs why. The pid of
+the serving process is in sluice.pid in the data directory.
 `
 
 // Timeouts of the HTTP server, against clients that send slowly
@@ -87,12 +92,23 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	defer stop()
 	log := newLogger(c.Stderr)
 	tuneGC(c.LookupEnv)
-	ln, err := net.Listen("tcp", cfg.Listen)
+	rs, err := newRestarter(c.Restarts, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
+	ln, err := rs.listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer ln.Close()
-	store, err := openStore(ctx, cfg, log)
+	fe := startFrontEnd(ln, cfg.ShutdownTimeout, log)
+	defer fe.hs.Close()
+	lockWait, err := rs.takeOver(cfg.Store == "")
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, log, lockWait)
 	if err != nil {
 		return err
 	}
@@ -115,7 +131,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		if r := cfg.retention(store, log); r != nil {
 			background.Go(func() { _ = r.Run(bctx) })
 		}
-		err = serve(ctx, stop, ln, api, cfg, log)
+		background.Go(func() { rs.run(bctx, store) })
+		err = serve(ctx, stop, fe, api, rs, cfg, log)
 		// The sinks checkpoint what they delivered and give their leases
 		// up for another node.
 		stopBackground()
@@ -127,6 +144,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store))
 	if err == nil {
 		log.Info("stopped")
+	}
+	if rs.replaced() { // requests on the connections left go to the successor
+		fe.handOff(cfg.ShutdownTimeout)
 	}
 	return err
 }
@@ -204,39 +224,42 @@ func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice
 	return api, nil
 }
 
-// serve answers requests on ln with api until ctx is done (or serving
-// fails), then drains: /readyz answers 503, the listener closes and
-// requests in flight finish. stop restores the signals' default, so that a
-// second one kills.
-func serve(ctx context.Context, stop func(), ln net.Listener, api *httpapi.Server, cfg Config, log *slog.Logger) error {
-	hs := newHTTPServer(withConsole(api), log)
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	log.Info("listening", append([]any{"addr", ln.Addr().String()}, storeAttrs(cfg)...)...)
+// serve answers requests with api on fe until ctx is done, a successor
+// is ready (restart) or serving fails, then drains: /readyz answers 503,
+// the listener closes and requests in flight finish. stop restores the
+// signals' default, so that a second one kills.
+func serve(ctx context.Context, stop func(), fe *frontEnd, api *httpapi.Server, rs *restarter, cfg Config, log *slog.Logger) error {
+	fe.open(withConsole(api), rs.takeover)
+	log.Info("listening", append([]any{"addr", fe.addr()}, storeAttrs(cfg)...)...)
+	if err := rs.ready(); err != nil {
+		return err
+	}
 
 	var serveErr error
+	handedOver := false
 	select {
 	case <-ctx.Done():
-	case err := <-served:
+	case <-rs.handedOver():
+		handedOver = true
+	case err := <-fe.served:
 		serveErr = fmt.Errorf("serve: %w", err)
 	}
 	stop()
-	log.Info("shutting down", "drain_delay", cfg.DrainDelay.String(), "timeout", cfg.ShutdownTimeout.String())
+	log.Info("shutting down", "drain_delay", cfg.DrainDelay.String(), "timeout", cfg.ShutdownTimeout.String(), "restart", handedOver)
 	api.Drain()
-	if serveErr == nil && cfg.DrainDelay > 0 {
-		select { // /readyz says 503 while requests are still served
+	// /readyz says 503 while requests are still served, unless a successor
+	// serves the same socket.
+	if serveErr == nil && cfg.DrainDelay > 0 && !handedOver {
+		select {
 		case <-time.After(cfg.DrainDelay):
-		case err := <-served:
+		case err := <-fe.served:
 			serveErr = fmt.Errorf("serve: %w", err)
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
-		return errors.Join(serveErr, fmt.Errorf("shutdown: requests in flight: %w", err))
+	if handedOver {
+		return fe.handToSuccessor(cfg.ShutdownTimeout)
 	}
-	return serveErr
+	return errors.Join(serveErr, fe.shutdown(ctx, cfg.ShutdownTimeout))
 }
 
 // withConsole serves the web console at /console/ and api at every other
@@ -262,7 +285,9 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // openStore opens the store that cfg selects.
-func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store, error) {
+// On the embedded store it waits up to lockWait for another process to
+// release the directory.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger, lockWait time.Duration) (sluice.Store, error) {
 	if isNATS(cfg.Store) {
 		o := cfg.JetStream.options(cfg.Store)
 		o.Limits, o.Logger = cfg.limits(), log
@@ -279,7 +304,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (sluice.Store,
 		}
 		return s, nil
 	}
-	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), SegmentSize: cfg.SegmentSize, Logger: log})
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), SegmentSize: cfg.SegmentSize, Logger: log, LockWait: lockWait})
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (s *storeFlags) open(ctx context.Context, m *Main) (sluice.Store, Config, e
 	if problems := append(unjoin(err), unjoin(cfg.Validate())...); len(problems) > 0 {
 		return nil, cfg, invalidConfig(problems)
 	}
-	st, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	st, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), 0)
 	return st, cfg, err
 }
 
