@@ -26,6 +26,7 @@ type accessLine struct {
 	Bytes      int      `json:"bytes"`
 	Key        string   `json:"key"`
 	Remote     string   `json:"remote"`
+	TraceID    string   `json:"trace_id"`
 }
 
 // accessServer is the API, on an embedded store, with that access log, logging in JSON to the

@@ -92,19 +92,23 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer ln.Close()
-	store, err := openStore(ctx, cfg, log)
+	tp, err := openTracing(ctx, cfg, log)
 	if err != nil {
 		return err
+	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return errors.Join(err, closeTracing(tp, cfg.ShutdownTimeout))
 	}
 	w := sluice.NewWriter(store, cfg.writerOptions())
 	registry, err := openRegistry(ctx, store, cfg, log)
 	var sinks *sink.Manager
 	if err == nil {
-		sinks, err = openSinks(ctx, store, cfg, cfg.node(), log)
+		sinks, err = openSinks(ctx, store, cfg, cfg.node(), sinkTracer(tp), log)
 	}
 	var api *httpapi.Server
 	if err == nil {
-		api, err = c.newAPI(ctx, store, w, registry, sinks, cfg, log)
+		api, err = c.newAPI(ctx, store, w, registry, sinks, cfg, log, apiTracing(tp)...)
 	}
 	if err == nil {
 		bctx, stopBackground := context.WithCancel(ctx)
@@ -121,7 +125,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if sinks != nil {
 		err = errors.Join(err, sinks.Close())
 	}
-	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store))
+	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store), closeTracing(tp, cfg.ShutdownTimeout))
 	if err == nil {
 		log.Info("stopped")
 	}
@@ -182,7 +186,7 @@ func invalidConfig(problems []error) error {
 
 // newAPI returns the HTTP API over store and w, with the configured keys,
 // or else the generated ones (and, either way, the store's).
-func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice.Writer, registry *schema.Registry, sinks *sink.Manager, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
+func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice.Writer, registry *schema.Registry, sinks *sink.Manager, cfg Config, log *slog.Logger, opts ...httpapi.Option) (*httpapi.Server, error) {
 	if len(cfg.HTTP.Keys) == 0 {
 		keys, err := generatedKeys(ctx, store, cfg.Data, c.Stderr)
 		if err != nil {
@@ -190,7 +194,7 @@ func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice
 		}
 		cfg.HTTP.Keys = keys
 	}
-	api, err := httpapi.New(store, w, registry, cfg.HTTP, log, httpapi.WithSinks(sinks))
+	api, err := httpapi.New(store, w, registry, cfg.HTTP, log, append(opts, httpapi.WithSinks(sinks))...)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
