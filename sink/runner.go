@@ -47,7 +47,7 @@ type Runner struct {
 	leaseTTL  time.Duration
 	log       *slog.Logger
 	breaker   *gobreaker.CircuitBreaker[struct{}]
-	tracer    trace.Tracer // nil: deliveries are not traced
+	tracer    trace.Tracer  // nil: deliveries are not traced
 	poke      chan struct{} // capacity 1: the control changed in this process
 
 	counts     counts
