@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -175,5 +176,29 @@ func wantAttrs(t *testing.T, span tracetest.SpanStub, want map[attribute.Key]any
 		if got[k] != v {
 			t.Errorf("%s: %s = %v, want %v", span.Name, k, got[k], v)
 		}
+	}
+}
+
+// BenchmarkTracing measures single-event durable ingest over HTTP (as
+// BenchmarkHTTP/IngestSingleDurable) with tracing off, on with no request
+// sampled (ratio 0: spans are started but not recorded) and on with every
+// request recorded and exported (to an exporter that drops them), in one
+// run. Compare cpu-s/Mevents and req/s:
+//
+//	go test -run '^$' -bench Tracing -benchtime 4s -count 3 ./httpapi/
+func BenchmarkTracing(b *testing.B) {
+	body := func(i int) []byte {
+		return []byte(`{"type":"page.viewed","data":{"url":"https://shop.example.com/p/` + strconv.Itoa(i) + `","ref":"search"}}`)
+	}
+	b.Run("Off", func(b *testing.B) { load(b, sluiceHandler(b), "/v1/events", body, 1) })
+	for _, c := range []struct {
+		name  string
+		ratio float64
+	}{{"NotSampled", 0}, {"Sampled", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			tp := tracing.NewWithExporter(tracetest.NewNoopExporter(), c.ratio, tracing.Info{})
+			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			load(b, sluiceHandler(b, httpapi.WithTracing(tp)), "/v1/events", body, 1)
+		})
 	}
 }
