@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,34 +13,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicehq/sluice/httpapi"
-	"github.com/sluicehq/sluice/internal/testserver"
 	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/internal/tracing"
-	"github.com/sluicehq/sluice/sqlite"
 )
 
 // tracedServer is the API on an embedded store, with the access log on
 // (JSON, to the returned buffer) and opts.
 func tracedServer(t *testing.T, opts ...httpapi.Option) (http.Handler, *testutil.LogBuffer) {
 	t.Helper()
-	log := testutil.NewLogBuffer()
-	cfg := testConfig()
-	cfg.AccessLog = httpapi.AccessLog{Enabled: true, Sample: 1}
-	store, err := sqlite.Open(context.Background(), sqlite.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	s, err := testserver.Start(store, cfg, slog.New(slog.NewJSONHandler(log, nil)), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return s.API, log
+	return accessServer(t, httpapi.AccessLog{Enabled: true, Sample: 1}, opts...)
 }
 
 // recorded is a tracing provider whose spans end up in the returned

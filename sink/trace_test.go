@@ -39,18 +39,7 @@ func TestRunner_Traces(t *testing.T) {
 	head := appendEvents(t, s, "a", "b", "c")
 	cfg := fast("traced")
 	cfg.Retry.MaxAge = time.Minute // the failed batch is retried, not buried
-	r, err := sink.NewRunner(s, dest, cfg, sink.Limits{}, sink.RunnerOptions{Node: "node-1", Tracer: tp.Tracer("test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := sink.NewManager(s, nil)
-	if err := m.Add(r); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	startWith(t, s, dest, cfg, sink.Limits{}, sink.RunnerOptions{Node: "node-1", Tracer: tp.Tracer("test")})
 	waitCheckpoint(t, s, "traced", head)
 	testutil.Eventually(t, 5*time.Second, func() bool { return len(rec.Ended()) >= 2 }, "fewer than 2 delivery spans ended")
 	spans := rec.Ended()
