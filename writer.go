@@ -99,6 +99,16 @@ type Ticket struct {
 	done    chan struct{}
 	result  AppendResult
 	err     error
+	timing  TicketTiming
+}
+
+// TicketTiming is how a committed request's time went, for tracing: it
+// waited in the queue from Queued to Started, when the group commit that
+// took it began, and that commit is described by Commit.
+type TicketTiming struct {
+	Queued  time.Time
+	Started time.Time
+	Commit  CommitStats
 }
 
 // NewWriter starts a writer that commits to log. Close it to commit what is
@@ -207,6 +217,9 @@ func (t *Ticket) Wait(ctx context.Context) (AppendResult, error) {
 // Done is closed when the request is committed or has failed.
 func (t *Ticket) Done() <-chan struct{} { return t.done }
 
+// Timing is how the request's time went; valid once Done is closed.
+func (t *Ticket) Timing() TicketTiming { return t.timing }
+
 func (w *Writer) loop() {
 	defer close(w.done)
 	for {
@@ -263,10 +276,12 @@ func (w *Writer) commit(batch []*Ticket) {
 	w.events -= events
 	w.bytes -= bytes
 	w.mu.Unlock()
+	stats := CommitStats{Requests: len(batch), Events: events, Took: took, Err: err}
 	if fn := w.observe.Load(); fn != nil {
-		(*fn)(CommitStats{Requests: len(batch), Events: events, Took: took, Err: err})
+		(*fn)(stats)
 	}
 	for i, t := range batch {
+		t.timing = TicketTiming{Queued: t.arrived, Started: start, Commit: stats}
 		if err != nil {
 			t.err = err
 		} else {

@@ -13,8 +13,8 @@ import (
 // AccessLog configures the access log: one line per sampled request in
 // the server's log (JSON under serve), with the method, the path (never
 // the query, which may hold ?key=), the status, the duration, the bytes of
-// the answer, the name of the key that was sent (never its secret) and the
-// client's address.
+// the answer, the name of the key that was sent (never its secret), the
+// client's address and, when tracing is on, the request's trace id.
 type AccessLog struct {
 	// Enabled writes the access log. Default false.
 	Enabled bool `yaml:"enabled"`
@@ -58,7 +58,7 @@ func (s *Server) logAccess(w http.ResponseWriter, r *http.Request, h http.Handle
 	if rec.code == 0 {
 		rec.code = http.StatusOK
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", loggedPath(r)),
 		slog.Int("status", rec.code),
@@ -66,7 +66,11 @@ func (s *Server) logAccess(w http.ResponseWriter, r *http.Request, h http.Handle
 		slog.Int64("bytes", rec.bytes),
 		slog.String("key", entry.key),
 		slog.String("remote", r.RemoteAddr),
-	)
+	}
+	if id := traceID(r); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 // sampled draws whether a request is logged: always at 1, never at 0.

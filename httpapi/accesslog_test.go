@@ -26,11 +26,12 @@ type accessLine struct {
 	Bytes      int      `json:"bytes"`
 	Key        string   `json:"key"`
 	Remote     string   `json:"remote"`
+	TraceID    string   `json:"trace_id"`
 }
 
 // accessServer is the API, on an embedded store, with that access log, logging in JSON to the
 // returned buffer.
-func accessServer(t *testing.T, access httpapi.AccessLog) (http.Handler, *testutil.LogBuffer) {
+func accessServer(t *testing.T, access httpapi.AccessLog, opts ...httpapi.Option) (http.Handler, *testutil.LogBuffer) {
 	t.Helper()
 	log := testutil.NewLogBuffer()
 	cfg := testConfig()
@@ -40,7 +41,7 @@ func accessServer(t *testing.T, access httpapi.AccessLog) (http.Handler, *testut
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	s, err := testserver.Start(store, cfg, slog.New(slog.NewJSONHandler(log, nil)))
+	s, err := testserver.Start(store, cfg, slog.New(slog.NewJSONHandler(log, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,6 +209,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role,
 		return r, problemf(http.StatusUnauthorized, "unknown_key", "the key is not known")
 	}
 	noteKey(r, ks.Name)
+	s.traceKey(r, ks.Name)
 	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(r, origin) {
 		if !slices.Contains(ks.Origins, origin) && !slices.Contains(ks.Origins, "*") {
 			return r, problemf(http.StatusForbidden, "origin_not_allowed", "key "+ks.Name+" may not be used from "+origin)

@@ -116,7 +116,7 @@ func BenchmarkSegment(b *testing.B) {
 }
 
 // sluiceHandler is the API over the embedded store in a temporary directory.
-func sluiceHandler(b *testing.B) http.Handler {
+func sluiceHandler(b *testing.B, opts ...httpapi.Option) http.Handler {
 	s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
@@ -129,7 +129,7 @@ func sluiceHandler(b *testing.B) http.Handler {
 		w.Close(context.Background())
 		s.Close()
 	})
-	srv, err := httpapi.New(s, w, newRegistry(b, s), testConfig(), nil)
+	srv, err := httpapi.New(s, w, newRegistry(b, s), testConfig(), nil, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

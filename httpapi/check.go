@@ -102,11 +102,14 @@ func eventProblem(index int, id string, err error) *EventProblem {
 // keep in the quarantine: those the schemas rejected when keep is set, and
 // those of types without a schema under the quarantine policy.
 func (s *Server) check(r *http.Request, items []Item, keep bool) (sluice.AppendRequest, []EventProblem, []sluice.Quarantined) {
+	_, span := s.span(r, "validate")
 	valid, rejected := Validate(items, s.cfg.Limits)
 	bySchema, quarantine := s.checkSchemas(items, &valid, keyFrom(r).Name, keep)
 	if len(bySchema) > 0 {
 		rejected = append(rejected, bySchema...)
 		slices.SortStableFunc(rejected, func(a, b EventProblem) int { return a.Index - b.Index })
 	}
+	traceEvents(span, len(items), len(rejected))
+	span.End()
 	return valid, rejected, quarantine
 }

@@ -59,9 +59,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	case p != nil:
 		writeProblem(w, p)
 	case async:
-		writeBody(w, http.StatusAccepted, jsonContentType, answer.appendJSON)
+		s.answer(w, r, http.StatusAccepted, answer.appendJSON)
 	default:
-		writeBody(w, http.StatusOK, jsonContentType, answer.appendJSON)
+		s.answer(w, r, http.StatusOK, answer.appendJSON)
 	}
 }
 
@@ -104,7 +104,7 @@ func (s *Server) commit(r *http.Request, items []Item, async, atomic bool) (inge
 		s.metrics.events.WithLabelValues("accepted").Add(float64(len(valid.Events)))
 		return answer, nil
 	}
-	res, err := t.Wait(r.Context())
+	res, err := s.wait(r, t)
 	if err != nil {
 		return ingestAnswer{}, s.storeProblem(err)
 	}
@@ -150,7 +150,10 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, decode decoder) (
 		writeProblem(w, p)
 		return r, nil, nil, false
 	}
+	_, span := s.span(r, "decode")
 	r, items, p = decode(w, r)
+	traceEvents(span, len(items), 0)
+	span.End()
 	if busy := decoded(); busy != nil {
 		p = busy
 	}
@@ -269,7 +272,11 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	valid.Stream, valid.Expected = stream, expected // every event's stream is set above
-	res, err := s.writer.Append(r.Context(), valid)
+	t, err := s.writer.Submit(valid)
+	var res sluice.AppendResult
+	if err == nil {
+		res, err = s.wait(r, t)
+	}
 	if err != nil {
 		writeProblem(w, s.storeProblem(err))
 		return
@@ -283,7 +290,7 @@ func (s *Server) appendStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.events.WithLabelValues("accepted").Add(float64(len(res.Events) - answer.Duplicates))
 	s.metrics.events.WithLabelValues("duplicate").Add(float64(answer.Duplicates))
-	writeBody(w, http.StatusCreated, jsonContentType, answer.appendJSON)
+	s.answer(w, r, http.StatusCreated, answer.appendJSON)
 }
 
 // writeEvents answers 200 with {"events": [...], then the members rest

@@ -164,6 +164,7 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	latency := s.metrics.latency.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		s.traceRoute(r)
 		rec := &statusRecorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
 		latency.Observe(time.Since(start).Seconds())

@@ -189,7 +189,7 @@ func (s *Server) segmentIngest(typ string) http.HandlerFunc {
 			return
 		}
 		sa := segmentAnswer{Success: true, Accepted: answer.Accepted, Duplicates: answer.Duplicates, Rejected: answer.Rejected}
-		writeBody(w, http.StatusOK, jsonContentType, sa.appendJSON)
+		s.answer(w, r, http.StatusOK, sa.appendJSON)
 	}
 }
 

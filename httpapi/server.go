@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/consumer"
@@ -48,6 +49,10 @@ type Server struct {
 	stop     context.CancelFunc
 	// startAtFirst: see WithStartAtFirst.
 	startAtFirst bool
+	// tracing and tracer make the requests' spans; nil when the API does
+	// not trace (WithTracing).
+	tracing Tracing
+	tracer  trace.Tracer
 }
 
 // New builds the API over store and writer, checking events with the
@@ -153,8 +158,21 @@ func (s *Server) handle(pattern, route string, role Role, h http.HandlerFunc) {
 	s.methods[path] = append(s.methods[path], method)
 }
 
-// ServeHTTP answers one request, and logs it when the access log is on.
+// ServeHTTP answers one request, logs it when the access log is on, and
+// traces it when tracing is (the access log's line then has its trace id).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.tracer != nil:
+		s.traced(w, r, s.logged)
+	case s.cfg.AccessLog.Enabled:
+		s.logAccess(w, r, s.serve)
+	default:
+		s.serve(w, r)
+	}
+}
+
+// logged serves r, and logs it when the access log is on.
+func (s *Server) logged(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.AccessLog.Enabled {
 		s.logAccess(w, r, s.serve)
 		return

@@ -396,7 +396,7 @@ func (m *Manager) Redrive(ctx context.Context, name string, req RedriveRequest) 
 		if len(recs) == 0 {
 			continue
 		}
-		_, err := r.breaker.Execute(func() (struct{}, error) { return struct{}{}, r.sink.Deliver(ctx, recs) })
+		err := r.send(ctx, recs, "redrive")
 		byIndex := map[int]error{}
 		var partial *sluice.DeliveryError
 		switch {

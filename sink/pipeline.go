@@ -215,7 +215,7 @@ func (p *pipeline) deliver(ctx context.Context, batch []*record) error {
 		}
 	}
 	start := time.Now()
-	_, err := r.breaker.Execute(func() (struct{}, error) { return struct{}{}, r.sink.Deliver(ctx, recs) })
+	err := r.send(ctx, recs, "deliver")
 	r.counts.batches.Add(1)
 	r.batchSizes.observe(float64(len(batch)))
 	now := time.Now()

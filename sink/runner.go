@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/consumer"
@@ -46,6 +47,7 @@ type Runner struct {
 	leaseTTL  time.Duration
 	log       *slog.Logger
 	breaker   *gobreaker.CircuitBreaker[struct{}]
+	tracer    trace.Tracer  // nil: deliveries are not traced
 	poke      chan struct{} // capacity 1: the control changed in this process
 
 	counts     counts
@@ -83,6 +85,9 @@ type RunnerOptions struct {
 	Node string
 	// Logger gets the runner's changes of state. Default slog.Default().
 	Logger *slog.Logger
+	// Tracer, when set, gets a span for each delivery. Default nil (no
+	// spans).
+	Tracer trace.Tracer
 }
 
 // NewRunner returns the runner of sink s under cfg (validated and
@@ -100,7 +105,7 @@ func NewRunner(store sluice.Store, s sluice.Sink, cfg Config, l Limits, opts Run
 		log = slog.Default()
 	}
 	r := &Runner{cfg: cfg, limits: l, store: store, sink: s, filter: cfg.Filter.Log(), node: opts.Node, leaseTTL: cfg.LeaseTTL,
-		log: log.With("sink", cfg.Name), poke: make(chan struct{}, 1), state: StateStopped,
+		tracer: opts.Tracer, log: log.With("sink", cfg.Name), poke: make(chan struct{}, 1), state: StateStopped,
 		batchSizes: newHistogram(batchBounds...), latency: newHistogram(latencyBounds...)}
 	if cfg.Transform != "" {
 		t, err := CompileTransform(cfg.Transform)

@@ -29,7 +29,13 @@ func fast(name string) sink.Config {
 // start runs a manager of the one sink until the test ends.
 func start(t *testing.T, s sluice.Store, dest sluice.Sink, cfg sink.Config, limits sink.Limits) *sink.Manager {
 	t.Helper()
-	r, err := sink.NewRunner(s, dest, cfg, limits, sink.RunnerOptions{Node: "node-1"})
+	return startWith(t, s, dest, cfg, limits, sink.RunnerOptions{Node: "node-1"})
+}
+
+// startWith is start with the runner's options.
+func startWith(t *testing.T, s sluice.Store, dest sluice.Sink, cfg sink.Config, limits sink.Limits, opts sink.RunnerOptions) *sink.Manager {
+	t.Helper()
+	r, err := sink.NewRunner(s, dest, cfg, limits, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

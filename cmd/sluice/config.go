@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/internal/tracing"
 	"github.com/sluicehq/sluice/jetstream"
 	"github.com/sluicehq/sluice/postgres"
 )
@@ -67,6 +68,9 @@ type Config struct {
 	// Sinks are the destinations the log is delivered to, each on its own
 	// cursor (docs/sinks.md). Default: none.
 	Sinks []SinkConfig `yaml:"sinks"`
+	// Tracing exports OpenTelemetry spans of requests and sink deliveries
+	// over OTLP/HTTP (docs/operations.md, "Tracing"). Default: off.
+	Tracing tracing.Config `yaml:"tracing"`
 	// Retention removes old events (docs/operations.md, "Retention").
 	// Default: every event is kept.
 	Retention RetentionConfig `yaml:"retention"`
@@ -184,6 +188,7 @@ func DefaultConfig() Config {
 		Data:            "./sluice-data",
 		ShutdownTimeout: 30 * time.Second,
 		HTTP:            httpapi.Config{AccessLog: httpapi.AccessLog{Sample: 1}},
+		Tracing:         tracing.Config{SampleRatio: 1},
 	}
 }
 
@@ -426,6 +431,7 @@ func (c Config) Validate() error {
 	if c.SegmentSize < 0 {
 		errs = append(errs, errors.New("segment_size: must not be negative"))
 	}
+	errs = append(errs, c.Tracing.Problems("tracing")...)
 	return errors.Join(errs...)
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/internal/awsconf"
+	"github.com/sluicehq/sluice/internal/tracing"
 	"github.com/sluicehq/sluice/sink/kinesis"
 )
 
@@ -108,6 +109,7 @@ func TestLoadConfig(t *testing.T) {
 				RetryAfter:  2 * time.Second,
 				AccessLog:   httpapi.AccessLog{Sample: 1}, // the default, untouched by the file
 			},
+			Tracing: tracing.Config{SampleRatio: 1}, // the default
 		}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("got\n%+v\nwant\n%+v", cfg, want)

@@ -108,19 +108,23 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, log, lockWait)
+	tp, err := openTracing(ctx, cfg, log)
 	if err != nil {
 		return err
+	}
+	store, err := openStore(ctx, cfg, log, lockWait)
+	if err != nil {
+		return errors.Join(err, closeTracing(tp, cfg.ShutdownTimeout))
 	}
 	w := sluice.NewWriter(store, cfg.writerOptions())
 	registry, err := openRegistry(ctx, store, cfg, log)
 	var sinks *sink.Manager
 	if err == nil {
-		sinks, err = openSinks(ctx, store, cfg, cfg.node(), log)
+		sinks, err = openSinks(ctx, store, cfg, cfg.node(), sinkTracer(tp), log)
 	}
 	var api *httpapi.Server
 	if err == nil {
-		api, err = c.newAPI(ctx, store, w, registry, sinks, cfg, log)
+		api, err = c.newAPI(ctx, store, w, registry, sinks, cfg, log, apiTracing(tp)...)
 	}
 	if err == nil {
 		bctx, stopBackground := context.WithCancel(ctx)
@@ -141,7 +145,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if sinks != nil {
 		err = errors.Join(err, sinks.Close())
 	}
-	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store))
+	err = errors.Join(err, closeWriter(w, cfg.ShutdownTimeout), closeStore(store), closeTracing(tp, cfg.ShutdownTimeout))
 	if err == nil {
 		log.Info("stopped")
 	}
@@ -205,7 +209,7 @@ func invalidConfig(problems []error) error {
 
 // newAPI returns the HTTP API over store and w, with the configured keys,
 // or else the generated ones (and, either way, the store's).
-func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice.Writer, registry *schema.Registry, sinks *sink.Manager, cfg Config, log *slog.Logger) (*httpapi.Server, error) {
+func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice.Writer, registry *schema.Registry, sinks *sink.Manager, cfg Config, log *slog.Logger, opts ...httpapi.Option) (*httpapi.Server, error) {
 	if len(cfg.HTTP.Keys) == 0 {
 		keys, err := generatedKeys(ctx, store, cfg.Data, c.Stderr)
 		if err != nil {
@@ -213,7 +217,7 @@ func (c *ServeCommand) newAPI(ctx context.Context, store sluice.Store, w *sluice
 		}
 		cfg.HTTP.Keys = keys
 	}
-	opts := []httpapi.Option{httpapi.WithSinks(sinks)}
+	opts = append(opts, httpapi.WithSinks(sinks))
 	if cfg.Retention.Readers == "start" {
 		opts = append(opts, httpapi.WithStartAtFirst())
 	}

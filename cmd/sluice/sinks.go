@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice"
@@ -183,14 +184,15 @@ func (c Config) sinksProblems() []error {
 }
 
 // openSinks opens the configured sinks and returns their manager; node
-// names this process in their leases.
-func openSinks(ctx context.Context, store sluice.Store, cfg Config, node string, log *slog.Logger) (*sink.Manager, error) {
+// names this process in their leases; tracer (nil: none) gets a span for
+// each delivery.
+func openSinks(ctx context.Context, store sluice.Store, cfg Config, node string, tracer trace.Tracer, log *slog.Logger) (*sink.Manager, error) {
 	m := sink.NewManager(store, log)
 	for _, sc := range cfg.Sinks {
 		s, err := sc.Destination.Open(ctx, sink.Env{Name: sc.Name, Node: node, Logger: log.With("sink", sc.Name)})
 		if err == nil {
 			var r *sink.Runner
-			if r, err = sink.NewRunner(store, s, sc.Config, sc.Destination.Limits(), sink.RunnerOptions{Node: node, Logger: log}); err == nil {
+			if r, err = sink.NewRunner(store, s, sc.Config, sc.Destination.Limits(), sink.RunnerOptions{Node: node, Logger: log, Tracer: tracer}); err == nil {
 				err = m.Add(r)
 			}
 			if err != nil {

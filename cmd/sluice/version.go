@@ -44,10 +44,8 @@ func (c *VersionCommand) Run(_ context.Context, args []string) error {
 func describeVersion(release string, info *debug.BuildInfo) string {
 	goVersion := runtime.Version()
 	var details []string
+	release = releaseOf(release, info)
 	if info != nil {
-		if release == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
-			release = info.Main.Version
-		}
 		if info.GoVersion != "" {
 			goVersion = info.GoVersion
 		}
@@ -74,8 +72,17 @@ func describeVersion(release string, info *debug.BuildInfo) string {
 			details = append(details, commit)
 		}
 	}
+	return fmt.Sprintf("sluice %s (%s)", release, strings.Join(append(details, goVersion), "; "))
+}
+
+// releaseOf is the release: release (from -ldflags), else the module
+// version of info (nil: none), else "dev".
+func releaseOf(release string, info *debug.BuildInfo) string {
+	if release == "" && info != nil && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		release = info.Main.Version
+	}
 	if release == "" {
 		release = "dev"
 	}
-	return fmt.Sprintf("sluice %s (%s)", release, strings.Join(append(details, goVersion), "; "))
+	return release
 }

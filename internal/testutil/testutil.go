@@ -90,3 +90,18 @@ func MountTmpfs(tb testing.TB, size string) string {
 	})
 	return dir
 }
+
+// Tool returns the path of the program name, for tests that run it (such
+// as systemd-analyze or promtool). Without it the test is skipped, or
+// fails under CI (.ci/run installs it).
+func Tool(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("%s is not installed, and CI is: .ci/run installs it", name)
+		}
+		tb.Skipf("%s is not installed: skipping", name)
+	}
+	return path
+}
