@@ -30,7 +30,9 @@ var dynalite = npmpeers.NewShared("dynalite", "--port", "{port}", "--createTable
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	dynalite.Stop()
+	if out := dynalite.Stop(); code != 0 && out != "" {
+		fmt.Fprintf(os.Stderr, "dynalite's output:\n%s\n", out)
+	}
 	os.Exit(code)
 }
 

@@ -182,9 +182,12 @@ func (s *Shared) Addr(tb testing.TB) string {
 	return s.p.Addr
 }
 
-// Stop stops the peer if it was started.
-func (s *Shared) Stop() {
-	if s.p != nil {
-		s.p.Stop()
+// Stop stops the peer if it was started, and returns what it wrote to
+// its output (for a failed test binary to show).
+func (s *Shared) Stop() string {
+	if s.p == nil {
+		return ""
 	}
+	s.p.Stop()
+	return s.p.log.String()
 }
