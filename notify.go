@@ -36,6 +36,15 @@ func (n *HeadNotifier) Head() Position {
 	return n.head
 }
 
+// WaitOr is Wait that also returns once done is done: a store's WaitHead,
+// which its Close (cancelling done) must wake.
+func (n *HeadNotifier) WaitOr(ctx, done context.Context, after Position) (Position, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(done, cancel)()
+	return n.Wait(ctx, after)
+}
+
 // Wait blocks until the head is above after or ctx is done.
 func (n *HeadNotifier) Wait(ctx context.Context, after Position) (Position, error) {
 	for {

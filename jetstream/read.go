@@ -349,10 +349,7 @@ func (s *Store) WaitHead(ctx context.Context, after sluice.Position) (sluice.Pos
 	if err := s.checkOpen("wait head"); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(s.done, cancel)() // Close wakes the waiters
-	head, err := s.notifier.Wait(ctx, after)
+	head, err := s.notifier.WaitOr(ctx, s.done, after) // Close wakes the waiters
 	if err != nil {
 		if err := s.checkOpen("wait head"); err != nil {
 			return head, err

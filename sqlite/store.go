@@ -321,10 +321,7 @@ func (s *Store) WaitHead(ctx context.Context, after sluice.Position) (sluice.Pos
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(s.done, cancel)()
-	head, err := s.notify.Wait(ctx, after)
+	head, err := s.notify.WaitOr(ctx, s.done, after)
 	if err != nil {
 		if err := s.checkOpen(); err != nil {
 			return head, err
