@@ -35,13 +35,18 @@ var (
 	errDuplicateID = errors.New("an event id is already in the log")
 )
 
-// Append plans the requests with sluice.CommitPlan on the log's head and
-// its streams' versions, then publishes the new events as atomic batches of
-// whole requests (at most MaxRequestEvents messages each). The first
-// message of a batch expects the log's last sequence to be the plan's, and
-// the first of each stream expects that stream's last sequence, so a batch
-// commits only on the state it was planned on; when another process came
-// first, Append plans the remaining requests again.
+// Append plans the requests with sluice.CommitPlan and publishes the new
+// events as atomic batches of whole requests (at most MaxRequestEvents
+// messages each). The first message of a batch expects the log's last
+// sequence to be the one the batch was planned on, and the first of each
+// stream expects that stream's last sequence, so a batch commits only on
+// the state it was planned on; when another process came first, Append
+// plans the remaining requests again.
+//
+// Plans are made on what this process knows from its own commits (known),
+// and a call larger than one batch keeps up to window batches in flight,
+// (Options.PublishWindow) each planned as if those before it were stored: the batches of one group
+// commit go out without waiting for each other's answers (D168).
 //
 // Like the PostgreSQL store, it looks up only the ids of stream requests
 // (whose duplicates make a retry); a duplicate of an ingest event within
@@ -64,21 +69,24 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	defer s.commit.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
 	defer cancel()
-	results := make([]sluice.AppendResult, 0, len(reqs))
+	results := make([]sluice.AppendResult, len(reqs))
+	todo := make([]int, len(reqs)) // the requests not stored yet
+	for i := range todo {
+		todo[i] = i
+	}
 	allIDs := false
-	for len(reqs) > 0 {
-		n, res, err := s.commitBatch(ctx, reqs, allIDs)
+	for len(todo) > 0 {
+		left, err := s.commitAll(ctx, reqs, todo, allIDs, results)
 		switch {
 		case err == nil:
-			results = append(results, res...)
-			reqs = reqs[n:]
-			allIDs = false
 		case errors.Is(err, errConflict):
+			allIDs = false
 		case errors.Is(err, errDuplicateID) && !allIDs:
 			allIDs = true
 		default:
 			return nil, s.fail("append", err)
 		}
+		todo = left
 		if err := ctx.Err(); err != nil {
 			return nil, s.fail("append", err)
 		}
@@ -86,29 +94,100 @@ func (s *Store) Append(ctx context.Context, reqs []sluice.AppendRequest) ([]slui
 	return results, nil
 }
 
-// last is where a stream ends: its version and the position of its last
-// event.
-type last struct {
-	version  uint64
-	position sluice.Position
+// batch is one atomic batch published and not answered yet.
+type batch struct {
+	reqs     []int // indexes into Append's requests
+	plan     *sluice.CommitPlan
+	base     sluice.Position // the head it was planned on
+	streams  map[string]bool
+	seq      uint64    // its number on Store.answers
+	deadline time.Time // for its answer
 }
 
-// commitBatch plans the first requests of reqs that fit in one atomic
-// batch and publishes them; it returns how many requests it stored and
-// their results.
-func (s *Store) commitBatch(ctx context.Context, reqs []sluice.AppendRequest, allIDs bool) (int, []sluice.AppendResult, error) {
-	n := fitBatch(reqs)
-	reqs = reqs[:n]
-	info, err := s.log.Info(ctx)
-	if err != nil {
-		return 0, nil, err
+// commitAll stores the requests todo (indexes into reqs) in batches, with
+// up to Options.PublishWindow of them in flight, and writes their results. It returns
+// the requests it did not store, with errConflict, errDuplicateID or
+// another error that stopped it; on any error the plans' basis is
+// forgotten.
+//
+// A batch is published only once no batch in flight writes one of its
+// streams: JetStream refuses a check of a subject's last sequence while a
+// message of that subject is proposed and not applied (err_code 10164),
+// and without that check a batch planned on an earlier one could commit
+// after the earlier one failed, should another process have written
+// exactly as many messages meanwhile (D168). Stream requests and a round
+// with every id looked up wait for all batches in flight: their lookups
+// read the log up to the head they are planned on.
+func (s *Store) commitAll(ctx context.Context, reqs []sluice.AppendRequest, todo []int, allIDs bool, results []sluice.AppendResult) ([]int, error) {
+	clear(s.early) // answers to an earlier call's batches given up on
+	var flight []*batch
+	var left []int
+	var stop error
+	settle := func() {
+		b := flight[0]
+		flight = flight[1:]
+		if err := s.answer(ctx, b); err != nil {
+			if stop == nil {
+				stop = err
+			}
+			s.known.forget()
+			left = append(left, b.reqs...)
+			return
+		}
+		s.stored(ctx, b, results)
 	}
-	head := sluice.Position(info.State.LastSeq)
-	s.notifier.Publish(head)
-	ids, streams := keys(reqs, allIDs)
-	lasts, err := s.lastOf(ctx, streams)
+	for len(todo) > 0 && stop == nil {
+		n := fitBatch(reqs, todo)
+		group := todo[:n]
+		ids, streams := keys(reqs, group, allIDs)
+		for len(flight) > 0 && (len(flight) >= s.window || len(ids) > 0 || overlaps(flight, streams)) {
+			settle()
+		}
+		if stop != nil {
+			break
+		}
+		b, err := s.plan(ctx, reqs, group, ids, streams, results)
+		if err != nil {
+			stop = err
+			s.known.forget()
+			break
+		}
+		todo = todo[n:]
+		if b != nil {
+			flight = append(flight, b)
+		}
+	}
+	for len(flight) > 0 {
+		settle()
+	}
+	return append(left, todo...), stop
+}
+
+// overlaps reports whether a batch in flight writes one of streams.
+func overlaps(flight []*batch, streams []string) bool {
+	for _, b := range flight {
+		for _, st := range streams {
+			if b.streams[st] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// plan plans the requests group on what is known and publishes their new
+// events as one batch; it writes the results of a group that stores
+// nothing (duplicates, failed expectations) and returns nil for it.
+func (s *Store) plan(ctx context.Context, reqs []sluice.AppendRequest, group []int, ids, streams []string, results []sluice.AppendResult) (*batch, error) {
+	fresh := make(map[string]bool)
+	for _, i := range group {
+		if reqs[i].Stream != "" {
+			fresh[reqs[i].Stream] = true
+		}
+	}
+	head, lasts, err := s.known.state(ctx, s, streams, fresh)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	p := sluice.NewCommitPlan(head, time.Now().UTC())
 	for stream, l := range lasts {
@@ -118,45 +197,69 @@ func (s *Store) commitBatch(ctx context.Context, reqs []sluice.AppendRequest, al
 	}
 	if len(ids) > 0 {
 		if err := s.lookupIDs(ctx, head, ids, p.Stored); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 	}
-	p.Add(reqs)
+	rs := make([]sluice.AppendRequest, len(group))
+	for j, i := range group {
+		rs[j] = reqs[i]
+	}
+	p.Add(rs)
 	if len(p.Events) == 0 {
-		return n, p.Results, nil
+		for j, i := range group {
+			results[i] = p.Results[j]
+		}
+		return nil, nil
 	}
 	if err := s.addStreamNames(ctx, p, lasts); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	if err := s.publish(ctx, head, p.Events, lasts); err != nil {
-		return 0, nil, err
+	s.batchSeq++
+	b := &batch{reqs: group, plan: p, base: head, streams: make(map[string]bool, len(p.Streams)),
+		seq: s.batchSeq, deadline: time.Now().Add(commitTimeout)}
+	for st := range p.Streams {
+		b.streams[st] = true
 	}
-	s.notifier.Publish(p.Head)
-	if err := s.indexIDs(ctx, head, p.Events); err != nil {
+	if err := s.publish(b, lasts); err != nil {
+		return nil, err
+	}
+	s.known.advance(p)
+	return b, nil
+}
+
+// stored takes in an answered batch: its results, the head, its ids for
+// the indexer.
+func (s *Store) stored(ctx context.Context, b *batch, results []sluice.AppendResult) {
+	for j, i := range b.reqs {
+		results[i] = b.plan.Results[j]
+	}
+	s.notifier.Publish(b.plan.Head)
+	if err := s.indexer.add(ctx, b.base, b.plan.Events); err != nil {
 		// The events are stored; the index catches up before its next
 		// lookup (catchUpIndex), so the append stands.
 		s.logger.Warn("jetstream: indexing event ids", "err", err)
 	}
-	return n, p.Results, nil
 }
 
-// fitBatch is how many of reqs, at least one, fit in one atomic batch.
-func fitBatch(reqs []sluice.AppendRequest) int {
+// fitBatch is how many of the requests todo, at least one, fit in one
+// atomic batch.
+func fitBatch(reqs []sluice.AppendRequest, todo []int) int {
 	events := 0
-	for i, r := range reqs {
-		events += len(r.Events)
+	for j, i := range todo {
+		events += len(reqs[i].Events)
 		if events > MaxRequestEvents {
-			return max(i, 1)
+			return max(j, 1)
 		}
 	}
-	return len(reqs)
+	return len(todo)
 }
 
-// keys returns the ids of the requests' events (all, or those of stream
-// requests) and their distinct streams.
-func keys(reqs []sluice.AppendRequest, allIDs bool) (ids, streams []string) {
+// keys returns the ids of the events of the requests group (all, or those
+// of stream requests) and their distinct streams.
+func keys(reqs []sluice.AppendRequest, group []int, allIDs bool) (ids, streams []string) {
 	seen := make(map[string]bool)
-	for _, req := range reqs {
+	for _, g := range group {
+		req := &reqs[g]
 		for i := range req.Events {
 			e := &req.Events[i]
 			if allIDs || req.Stream != "" {
@@ -250,19 +353,17 @@ const appendTimeout = 10 * time.Second
 // by its ids.
 const commitTimeout = 5 * time.Second
 
-// publish sends events, positions head+1 onwards, as one atomic batch:
-// every message but the last without waiting, the last with the commit
-// and a request for JetStream's answer.
-func (s *Store) publish(ctx context.Context, head sluice.Position, events []sluice.Event, lasts map[string]last) error {
-	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
-	defer cancel()
+// publish sends the batch's events, positions base+1 onwards, as one
+// atomic batch: every message without waiting, the last with the commit
+// and a reply subject for JetStream's answer (answer waits for it).
+func (s *Store) publish(b *batch, lasts map[string]last) error {
+	events := b.plan.Events
 	batchID := nuid.Next()
 	prev := make(map[string]sluice.Position, len(lasts))
 	for name, l := range lasts {
 		prev[name] = l.position
 	}
 	checked := make(map[string]bool, len(lasts))
-	var reply *nats.Msg
 	for i := range events {
 		e := &events[i]
 		body, err := encodeBody(e)
@@ -277,7 +378,7 @@ func (s *Store) publish(ctx context.Context, head sluice.Position, events []slui
 		h.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
 		h.Set(hdrVersion, strconv.FormatUint(e.Version, 10))
 		if i == 0 {
-			h.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(uint64(head), 10))
+			h.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(uint64(b.base), 10))
 		}
 		p := prev[e.Stream]
 		if !checked[e.Stream] {
@@ -290,26 +391,52 @@ func (s *Store) publish(ctx context.Context, head sluice.Position, events []slui
 			h.Set(hdrPrev, strconv.FormatUint(uint64(p), 10))
 		}
 		prev[e.Stream] = e.Position
-		if i < len(events)-1 {
-			if err := s.nc.PublishMsg(m); err != nil {
-				return err
-			}
-			continue
+		if i == len(events)-1 {
+			h.Set("Nats-Batch-Commit", "1")
+			m.Reply = s.inbox + "." + strconv.FormatUint(b.seq, 10)
 		}
-		h.Set("Nats-Batch-Commit", "1")
-		if reply, err = s.nc.RequestMsgWithContext(ctx, m); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
+		if err := s.nc.PublishMsg(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answer waits for JetStream's answer to b's commit, until b's deadline,
+// and checks it. Answers to later batches that come first are kept for
+// their turn; answers to batches given up on are dropped.
+func (s *Store) answer(ctx context.Context, b *batch) error {
+	ctx, cancel := context.WithDeadline(ctx, b.deadline)
+	defer cancel()
+	for {
+		if m, ok := s.early[b.seq]; ok {
+			delete(s.early, b.seq)
+			return checkAck(m, b.base, len(b.plan.Events))
+		}
+		m, err := s.answers.NextMsgWithContext(ctx)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && !s.closed.Load() {
 				return fmt.Errorf("commit: no answer within %s: %w", commitTimeout, nats.ErrTimeout)
 			}
 			return err
 		}
+		seq, err := strconv.ParseUint(m.Subject[len(s.inbox)+1:], 10, 64)
+		switch {
+		case err != nil || seq < b.seq:
+		case seq == b.seq:
+			return checkAck(m, b.base, len(b.plan.Events))
+		default:
+			s.early[seq] = m
+		}
 	}
-	return checkAck(reply, head, len(events))
 }
 
 // checkAck turns the commit's answer into errConflict, errDuplicateID or
 // another error, or nil when the batch is stored at the positions planned.
 func checkAck(reply *nats.Msg, head sluice.Position, n int) error {
+	if reply.Header.Get("Status") == "503" {
+		return fmt.Errorf("commit: %w", nats.ErrNoResponders)
+	}
 	var ack pubAck
 	if err := json.Unmarshal(reply.Data, &ack); err != nil {
 		return fmt.Errorf("commit answer %q: %w", reply.Data, err)

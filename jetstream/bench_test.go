@@ -72,17 +72,68 @@ func BenchmarkStore(b *testing.B) {
 // acknowledgements, as nats bench does; no plan, no atomic batch, no
 // expected sequences, no id index.
 func BenchmarkRawPublish500(b *testing.B) {
-	benchClusters(b, benchRawPublish)
+	benchClusters(b, func(b *testing.B, url string, replicas int) { benchRawPublish(b, url, replicas, benchBatch) })
 }
 
-func benchRawPublish(b *testing.B, url string, replicas int) {
+// groupRequests and groupEvents shape BenchmarkGroupCommit: one call of
+// 8 requests of 500 events, as the writer's group commit of 8 Segment
+// batches; request k writes streams of its own, so that the call's four
+// atomic batches of 1,000 share no stream.
+const groupRequests, groupEvents = 8, 500
+
+// BenchmarkGroupCommit measures one Append of 4,000 events in four atomic
+// batches with one batch in flight at a time and with four, and its
+// baseline: 4,000 raw asynchronous publishes then a wait for their
+// acknowledgements.
+func BenchmarkGroupCommit(b *testing.B) {
+	benchClusters(b, func(b *testing.B, url string, replicas int) {
+		for _, w := range []int{1, 4} {
+			b.Run(fmt.Sprintf("window=%d", w), func(b *testing.B) {
+				benchLogs++
+				s, err := Open(context.Background(), Options{URL: url, Name: fmt.Sprintf("b%d", benchLogs), Replicas: replicas, PublishWindow: w})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				benchGroupCommit(b, s)
+			})
+		}
+		b.Run("raw", func(b *testing.B) { benchRawPublish(b, url, replicas, groupRequests*groupEvents) })
+	})
+}
+
+func benchGroupCommit(b *testing.B, s *Store) {
+	ctx := context.Background()
+	reqs := make([]sluice.AppendRequest, groupRequests)
+	b.SetBytes(int64(groupRequests * groupEvents * len(storetest.BenchEvent(0).Data)))
+	for b.Loop() {
+		b.StopTimer()
+		for k := range reqs {
+			evs := make([]sluice.Event, groupEvents)
+			for i := range evs {
+				evs[i] = storetest.BenchEvent(i)
+				evs[i].Stream = fmt.Sprintf("g%d-%s", k, evs[i].Stream)
+			}
+			reqs[k] = sluice.AppendRequest{Events: evs}
+		}
+		b.StartTimer()
+		if _, err := s.Append(ctx, reqs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*groupRequests*groupEvents)/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchRawPublish publishes n messages asynchronously, then waits for
+// their acknowledgements.
+func benchRawPublish(b *testing.B, url string, replicas, n int) {
 	s := openBench(b, url, replicas)
-	js, err := jetstream.New(s.nc, jetstream.WithPublishAsyncMaxPending(benchBatch))
+	js, err := jetstream.New(s.nc, jetstream.WithPublishAsyncMaxPending(n))
 	if err != nil {
 		b.Fatal(err)
 	}
-	msgs := make([]*nats.Msg, benchBatch)
-	b.SetBytes(int64(benchBatch * len(storetest.BenchEvent(0).Data)))
+	msgs := make([]*nats.Msg, n)
+	b.SetBytes(int64(n * len(storetest.BenchEvent(0).Data)))
 	for b.Loop() {
 		b.StopTimer() // making events is the client's work, not the store's
 		for i := range msgs {
@@ -110,5 +161,5 @@ func benchRawPublish(b *testing.B, url string, replicas int) {
 			b.Fatal("raw publishes not acknowledged within a minute")
 		}
 	}
-	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 }

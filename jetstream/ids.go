@@ -32,8 +32,12 @@ func fanOut(ctx context.Context, n int, fn func(ctx context.Context, i int) erro
 }
 
 // lookupIDs adds to stored the events of the log under ids, from the id
-// index, once the index has caught up with head.
+// index, once this process's indexer has written what it holds and the
+// index has caught up with head.
 func (s *Store) lookupIDs(ctx context.Context, head sluice.Position, ids []string, stored map[string]sluice.Appended) error {
+	if err := s.indexer.flush(ctx); err != nil {
+		return err
+	}
 	if err := s.catchUpIndex(ctx, head); err != nil {
 		return err
 	}
@@ -68,27 +72,13 @@ func parseIndexed(id string, v []byte) (sluice.Appended, error) {
 	return sluice.Appended{ID: id, Position: sluice.Position(pos), Version: version}, nil
 }
 
-// indexIDs writes the ids of events, stored after position base, into the
-// index, and moves the index's watermark past them when it was at base.
-func (s *Store) indexIDs(ctx context.Context, base sluice.Position, events []sluice.Event) error {
-	if err := s.putIDs(ctx, events); err != nil {
-		return err
-	}
-	wm, rev, err := s.indexed(ctx)
-	if err != nil || wm != base {
-		return err // behind: catchUpIndex fills the gap before the next lookup
-	}
-	return s.moveIndexed(ctx, rev, events[len(events)-1].Position)
-}
-
-// putIDs writes the index entries of events, without waiting for each
-// answer.
-func (s *Store) putIDs(ctx context.Context, events []sluice.Event) error {
-	subjects, values := make([]string, len(events)), make([][]byte, len(events))
-	for i := range events {
-		e := &events[i]
-		subjects[i] = "$KV." + s.name + "_ids." + encodeToken(e.ID)
-		values[i] = []byte(strconv.FormatUint(uint64(e.Position), 10) + " " + strconv.FormatUint(e.Version, 10))
+// putIDs writes the index entries, without waiting for each answer.
+func (s *Store) putIDs(ctx context.Context, entries []idEntry) error {
+	subjects, values := make([]string, len(entries)), make([][]byte, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		subjects[i] = "$KV." + s.name + "_ids." + encodeToken(e.id)
+		values[i] = []byte(strconv.FormatUint(uint64(e.position), 10) + " " + strconv.FormatUint(e.version, 10))
 	}
 	return s.publishAll(ctx, subjects, values)
 }
@@ -138,13 +128,13 @@ func (s *Store) catchUpIndex(ctx context.Context, head sluice.Position) error {
 	if err != nil || wm >= head {
 		return err
 	}
-	var batch []sluice.Event
+	var batch []idEntry
 	err = s.scan(ctx, wm, "", func(m jetstream.Msg) (bool, error) {
 		e, err := msgEvent(m)
 		if err != nil {
 			return false, err
 		}
-		batch = append(batch, e)
+		batch = append(batch, idEntry{id: e.ID, position: e.Position, version: e.Version})
 		if len(batch) == fetchSize || e.Position >= head {
 			if err := s.putIDs(ctx, batch); err != nil {
 				return false, err

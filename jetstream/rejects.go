@@ -40,9 +40,25 @@ func (s *Store) recordStreams(ctx context.Context, replicas int) error {
 	return nil
 }
 
+// publishAllWindow bounds the publishes of publishAll that wait for their
+// answer at once: nats.go stalls an asynchronous publish for 200 ms and
+// then fails it once 4,000 are pending (its default max pending).
+const publishAllWindow = 1000
+
 // publishAll publishes the bodies to their subjects without waiting for
-// each answer, then waits for them all, in order.
+// each answer, at most publishAllWindow at a time, then waits for them
+// all, in order.
 func (s *Store) publishAll(ctx context.Context, subjects []string, bodies [][]byte) error {
+	for start := 0; start < len(subjects); start += publishAllWindow {
+		end := min(start+publishAllWindow, len(subjects))
+		if err := s.publishWindow(ctx, subjects[start:end], bodies[start:end]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) publishWindow(ctx context.Context, subjects []string, bodies [][]byte) error {
 	acks := make([]jetstream.PubAckFuture, len(subjects))
 	for i := range subjects {
 		f, err := s.js.PublishAsync(subjects[i], bodies[i])

@@ -24,6 +24,14 @@ const DefaultName = "sluice"
 // (Nats-Msg-Id), as long as Segment's deduplication.
 const DefaultDuplicateWindow = 24 * time.Hour
 
+// DefaultPublishWindow is how many atomic batches of one Append may be in
+// flight at once.
+const DefaultPublishWindow = 4
+
+// maxPublishWindow is nats-server's default limit of atomic batches in
+// flight on one stream (max_batch_inflight_per_stream).
+const maxPublishWindow = 50
+
 // Options configure Open.
 type Options struct {
 	// URL is the NATS server, or several comma separated for a cluster
@@ -41,6 +49,11 @@ type Options struct {
 	// own; the id index covers the rest of the history (see doc.go).
 	// Default 24h.
 	DuplicateWindow time.Duration
+	// PublishWindow bounds the atomic batches of one Append in flight at
+	// once (1 to 50, the server's default limit of batches in flight per
+	// stream): a group commit larger than one batch publishes its batches
+	// without waiting for each other's answers. Default 4.
+	PublishWindow int
 	// NATS are connection options: credentials (nats.UserCredentials,
 	// nats.UserInfo, nats.Token), TLS (nats.RootCAs, nats.ClientCert), …
 	// Default none.
@@ -61,6 +74,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DuplicateWindow <= 0 {
 		o.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if o.PublishWindow == 0 {
+		o.PublishWindow = DefaultPublishWindow
 	}
 	if o.Limits.MaxEventBytes <= 0 {
 		o.Limits = sluice.DefaultLimits
@@ -95,6 +111,9 @@ func (o Options) Validate() error {
 	if o.DuplicateWindow < 0 {
 		errs = append(errs, &OptionError{"duplicate_window", "must not be negative"})
 	}
+	if o.PublishWindow < 0 || o.PublishWindow > maxPublishWindow {
+		errs = append(errs, &OptionError{"publish_window", fmt.Sprintf("is %d, must be 1 to %d", o.PublishWindow, maxPublishWindow)})
+	}
 	return errors.Join(errs...)
 }
 
@@ -110,12 +129,20 @@ type Store struct {
 	prefix           string // of the log's subjects: "<Name>.log."
 	limits           sluice.Limits
 	logger           *slog.Logger
+	window           int // Options.PublishWindow
 
 	kv buckets
 
 	// commit serializes this process's commits: they would only race each
-	// other for the log's last sequence.
-	commit sync.Mutex
+	// other for the log's last sequence. known, answers, batchSeq and
+	// early are used under it.
+	commit   sync.Mutex
+	known    known
+	inbox    string               // answers come to <inbox>.<batch number>
+	answers  *nats.Subscription   // on <inbox>.*
+	batchSeq uint64               // numbers the batches
+	early    map[uint64]*nats.Msg // answers come before their turn
+	indexer  *indexer
 
 	notifier sluice.HeadNotifier
 
@@ -140,8 +167,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open jetstream: %w: %w", sluice.ErrUnavailable, err)
 	}
-	s := &Store{nc: nc, name: opts.Name, prefix: opts.Name + ".log.", limits: opts.Limits, logger: opts.Logger}
+	s := &Store{nc: nc, name: opts.Name, prefix: opts.Name + ".log.", limits: opts.Limits, logger: opts.Logger,
+		early: map[uint64]*nats.Msg{}, window: opts.PublishWindow}
 	s.done, s.stop = context.WithCancel(context.Background())
+	s.indexer = newIndexer(s)
 	if err := s.start(ctx, opts); err != nil {
 		s.stop()
 		nc.Close()
@@ -166,6 +195,10 @@ func (s *Store) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	s.js = js
+	s.inbox = nats.NewInbox()
+	if s.answers, err = s.nc.SubscribeSync(s.inbox + ".*"); err != nil {
+		return err
+	}
 	replicas := opts.Replicas
 	if replicas == 0 {
 		replicas = 1
@@ -240,6 +273,11 @@ func (s *Store) followHead(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		if err := s.indexer.flush(ctx); err != nil {
+			s.logger.Warn("jetstream: closing with event ids not indexed yet; the next lookup indexes them", "err", err)
+		}
+		cancel()
 		s.stop()
 		if s.follow != nil {
 			s.follow.Stop()

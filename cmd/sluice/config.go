@@ -141,11 +141,15 @@ type JetStreamConfig struct {
 	// DuplicateWindow is how long JetStream itself remembers an event id.
 	// Default 24h.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// PublishWindow bounds the atomic batches of one commit in flight at
+	// once. Default 4.
+	PublishWindow int `yaml:"publish_window"`
 }
 
 // options are the jetstream.Options of the store at url.
 func (j JetStreamConfig) options(url string) jetstream.Options {
-	o := jetstream.Options{URL: url, Name: j.Name, Replicas: j.Replicas, DuplicateWindow: j.DuplicateWindow}
+	o := jetstream.Options{URL: url, Name: j.Name, Replicas: j.Replicas, DuplicateWindow: j.DuplicateWindow,
+		PublishWindow: j.PublishWindow}
 	if j.Credentials != "" {
 		o.NATS = append(o.NATS, nats.UserCredentials(j.Credentials))
 	}

@@ -304,7 +304,7 @@ func TestConfig_Validate(t *testing.T) {
 		t.Parallel()
 		cfg := DefaultConfig()
 		cfg.Store = "nats://a:4222,nats://b:4222,tls://c:4222"
-		cfg.JetStream = JetStreamConfig{Name: "events", Replicas: 3, DuplicateWindow: time.Hour}
+		cfg.JetStream = JetStreamConfig{Name: "events", Replicas: 3, DuplicateWindow: time.Hour, PublishWindow: 8}
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -314,11 +314,12 @@ func TestConfig_Validate(t *testing.T) {
 		t.Parallel()
 		cfg := DefaultConfig()
 		cfg.Store = "nats://a:4222,b"
-		cfg.JetStream = JetStreamConfig{Name: "no spaces", Replicas: 7, Credentials: "/nonexistent/x.creds"}
+		cfg.JetStream = JetStreamConfig{Name: "no spaces", Replicas: 7, Credentials: "/nonexistent/x.creds", PublishWindow: 51}
 		expectProblems(t, cfg.Validate(),
 			`store: "b" is not a nats://host:port`,
 			"jetstream.name: must be 1 to 32",
 			"jetstream.replicas: is 7, must be 1 to 5",
+			"jetstream.publish_window: is 51, must be 1 to 50",
 			"jetstream.credentials: stat /nonexistent/x.creds",
 		)
 	})
