@@ -163,3 +163,51 @@ func benchRawPublish(b *testing.B, url string, replicas, n int) {
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkIndexIDs500 is what the id index adds to Store/AppendBatch500:
+// the index entries of 500 events written as the indexer writes them
+// (asynchronous KV puts, then the watermark), on its own.
+func BenchmarkIndexIDs500(b *testing.B) {
+	benchClusters(b, func(b *testing.B, url string, replicas int) {
+		s := openBench(b, url, replicas)
+		ix := &indexer{s: s}
+		ctx := context.Background()
+		entries := make([]idEntry, benchBatch)
+		var base sluice.Position
+		for b.Loop() {
+			for i := range entries {
+				entries[i] = idEntry{id: storetest.BenchID(), position: base + sluice.Position(i+1), version: 1}
+			}
+			ix.index(ctx, base, base+benchBatch, entries)
+			base += benchBatch
+		}
+		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// BenchmarkAppendBatch500Indexed is Store/AppendBatch500 with the time the
+// indexer takes after the last commit to write what it holds counted in:
+// up to indexBacklog commits' ids, which Store/AppendBatch500 leaves out.
+func BenchmarkAppendBatch500Indexed(b *testing.B) {
+	benchClusters(b, func(b *testing.B, url string, replicas int) {
+		s := openBench(b, url, replicas)
+		ctx := context.Background()
+		batch := make([]sluice.Event, benchBatch)
+		for b.Loop() {
+			b.StopTimer()
+			for i := range batch {
+				batch[i] = storetest.BenchEvent(i)
+			}
+			b.StartTimer()
+			if _, err := s.Append(ctx, []sluice.AppendRequest{{Events: batch}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		start := time.Now()
+		if err := s.indexer.flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		elapsed := b.Elapsed() + time.Since(start)
+		b.ReportMetric(float64(b.N*benchBatch)/elapsed.Seconds(), "events/s")
+	})
+}

@@ -10,4 +10,11 @@
 // ones the server assigns, whichever process commits; each stream's first
 // message also expects the stream's last sequence. Any number of Stores, in
 // any number of processes, may share one log.
+//
+// A Store plans on what it knows from its own commits (known.go) and reads
+// the server only for what it does not know or after another process
+// wrote; the batches of one group commit go out with up to
+// Options.PublishWindow in flight (append.go); the id index, which covers
+// dedupe beyond JetStream's duplicate window, is written behind the commits
+// by one goroutine (indexer.go) and completed from the log before a lookup.
 package jetstream
