@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/internal/testutil/natstest"
 	"github.com/sluicehq/sluice/jetstream"
 )
@@ -134,5 +136,52 @@ func testPipelinedAppends(t *testing.T, url string, replicas int) {
 				t.Fatalf("stream %s read backward: %d-th at %d, want %d", stream, i, e.Position, p)
 			}
 		}
+	}
+}
+
+// TestDuplicateWindow: what dedupe covers past JetStream's duplicate
+// window (docs/operations.md, D106). A stream request sent again is
+// answered from the id index, whenever it comes; an ingest event sent
+// again past the window is stored again.
+func TestDuplicateWindow(t *testing.T) {
+	ctx := context.Background()
+	s, err := jetstream.Open(ctx, jetstream.Options{URL: natstest.Single(t).URLs(), Name: fmt.Sprintf("t%d", logs.Add(1)), DuplicateWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ingest := func(id string) sluice.Appended {
+		t.Helper()
+		res, err := s.Append(ctx, []sluice.AppendRequest{{Events: []sluice.Event{{ID: id, Type: "t", Stream: "s", Data: []byte(`{}`)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0].Events[0]
+	}
+	order := sluice.AppendRequest{Stream: "order-1", Expected: sluice.NoStream,
+		Events: []sluice.Event{{ID: "order-placed", Type: "t", Data: []byte(`{}`)}}}
+	res, err := s.Append(ctx, []sluice.AppendRequest{order})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	placed := res[0].Events[0]
+	first := ingest("page-view")
+	if again := ingest("page-view"); !again.Duplicate || again.Position != first.Position {
+		t.Fatalf("within the window: %+v, want a duplicate of %+v", again, first)
+	}
+
+	// The window has passed once a probe sent after both is stored again.
+	ingest("probe")
+	testutil.Eventually(t, 30*time.Second, func() bool { return !ingest("probe").Duplicate }, "JetStream forgets the probe's id")
+
+	if again := ingest("page-view"); again.Duplicate || again.Position <= first.Position {
+		t.Fatalf("past the window: %+v, want the ingest event stored again", again)
+	}
+	res, err = s.Append(ctx, []sluice.AppendRequest{order})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	if a := res[0].Events[0]; !a.Duplicate || a.Position != placed.Position || a.Version != 1 {
+		t.Fatalf("the stream request sent again past the window: %+v, want a duplicate of %+v", a, placed)
 	}
 }
