@@ -43,10 +43,11 @@ var (
 // the state it was planned on; when another process came first, Append
 // plans the remaining requests again.
 //
-// Plans are made on what this process knows from its own commits (known),
-// and a call larger than one batch keeps up to window batches in flight,
-// (Options.PublishWindow) each planned as if those before it were stored: the batches of one group
-// commit go out without waiting for each other's answers (D168).
+// Plans are made on what this process knows from its own commits (known,
+// D166), and a call larger than one batch keeps up to
+// Options.PublishWindow batches in flight, each planned as if those before
+// it were stored: the batches of one group commit go out without waiting
+// for each other's answers (D168).
 //
 // Like the PostgreSQL store, it looks up only the ids of stream requests
 // (whose duplicates make a retry); a duplicate of an ingest event within
@@ -105,10 +106,10 @@ type batch struct {
 }
 
 // commitAll stores the requests todo (indexes into reqs) in batches, with
-// up to Options.PublishWindow of them in flight, and writes their results. It returns
-// the requests it did not store, with errConflict, errDuplicateID or
-// another error that stopped it; on any error the plans' basis is
-// forgotten.
+// up to Options.PublishWindow of them in flight, and writes their results.
+// It returns the requests it did not store, with errConflict,
+// errDuplicateID or another error that stopped it; on any error what is
+// known is forgotten.
 //
 // A batch is published only once no batch in flight writes one of its
 // streams: JetStream refuses a check of a subject's last sequence while a
