@@ -34,10 +34,12 @@ func (b *buckets) open(ctx context.Context, js jetstream.JetStream, name string,
 		{&b.ids, "ids"}, {&b.streams, "streams"}, {&b.checkpoints, "checkpoints"}, {&b.leases, "leases"},
 		{&b.subs, "subscriptions"}, {&b.schemas, "schemas"}, {&b.sinks, "sinks"}, {&b.keys, "keys"},
 	} {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:   name + "_" + k.what,
-			Storage:  jetstream.FileStorage,
-			Replicas: replicas,
+		kv, err := placing(ctx, func() (jetstream.KeyValue, error) {
+			return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:   name + "_" + k.what,
+				Storage:  jetstream.FileStorage,
+				Replicas: replicas,
+			})
 		})
 		if err == nil {
 			*k.kv, err = leaderReads(ctx, js, kv)

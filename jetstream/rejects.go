@@ -21,12 +21,14 @@ import (
 // recordStreams creates the quarantine's and the dead letters' streams.
 func (s *Store) recordStreams(ctx context.Context, replicas int) error {
 	for _, what := range []string{"quarantine", "dead"} {
-		st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:              s.name + "_" + what,
-			Subjects:          []string{s.name + "." + what + ".>"},
-			Storage:           jetstream.FileStorage,
-			Replicas:          replicas,
-			MaxMsgsPerSubject: 1,
+		st, err := placing(ctx, func() (jetstream.Stream, error) {
+			return s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+				Name:              s.name + "_" + what,
+				Subjects:          []string{s.name + "." + what + ".>"},
+				Storage:           jetstream.FileStorage,
+				Replicas:          replicas,
+				MaxMsgsPerSubject: 1,
+			})
 		})
 		if err != nil {
 			return fmt.Errorf("%s stream: %w", what, err)

@@ -187,6 +187,30 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // R3 failed Open so on a loaded machine).
 const setupTimeout = 30 * time.Second
 
+// errCodeNoPeers is nats-server's "no suitable peers for placement"
+// (JSClusterNoPeersErr), which it also answers while it counts a peer
+// offline.
+const errCodeNoPeers = 10005
+
+// placing calls create again while JetStream cannot place a replicated
+// group (errCodeNoPeers): a cluster still forming, or a server that missed
+// its heartbeats on a busy machine, is back within seconds (seen once in
+// the R3 tests under -race). It gives up when ctx ends (setupTimeout).
+func placing[T any](ctx context.Context, create func() (T, error)) (T, error) {
+	for {
+		v, err := create()
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeNoPeers {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 func (s *Store) start(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
@@ -206,21 +230,8 @@ func (s *Store) start(ctx context.Context, opts Options) error {
 			replicas = 3
 		}
 	}
-	s.log, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        s.name + "_log",
-		Description: "sluice's event log: the sequence is the position",
-		Subjects:    []string{s.prefix + "*"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		// No limits, no deletes, no purges: the sequence never has a hole.
-		MaxMsgs:            -1,
-		MaxBytes:           -1,
-		MaxAge:             0,
-		Discard:            jetstream.DiscardNew,
-		DenyDelete:         true,
-		DenyPurge:          true,
-		Duplicates:         opts.DuplicateWindow,
-		AllowAtomicPublish: true,
+	s.log, err = placing(ctx, func() (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, logConfig(s.name, s.prefix, replicas, opts.DuplicateWindow))
 	})
 	if err != nil {
 		return fmt.Errorf("log stream: %w", err)
@@ -232,6 +243,26 @@ func (s *Store) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	return s.followHead(ctx)
+}
+
+// logConfig is the configuration of the log's stream.
+func logConfig(name, prefix string, replicas int, dupWindow time.Duration) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name + "_log",
+		Description: "sluice's event log: the sequence is the position",
+		Subjects:    []string{prefix + "*"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		// No limits, no deletes, no purges: the sequence never has a hole.
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxAge:             0,
+		Discard:            jetstream.DiscardNew,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		Duplicates:         dupWindow,
+		AllowAtomicPublish: true,
+	}
 }
 
 // followHead publishes the log's head to the notifier: now, and at every
