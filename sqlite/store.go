@@ -44,6 +44,10 @@ type Options struct {
 	// directory (the process that a restart replaces, which closes the
 	// store once its successor is ready). Default 0: fail at once.
 	LockWait time.Duration
+	// Release is the program's version, recorded with the migrations Open
+	// applies and named when Open refuses a schema too new for it (see
+	// migrate.Check). Default "dev".
+	Release string
 }
 
 // SQLite's page cache per connection, as cache_size takes it (negative:
@@ -123,6 +127,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Release == "" {
+		opts.Release = "dev"
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
@@ -134,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.ckpts.pos, s.ckpts.dirty = map[string]sluice.Position{}, map[string]sluice.Position{}
 	s.done, s.stop = context.WithCancel(context.Background())
 	s.ids.flushAt = opts.IDIndexBatch
-	if err := s.open(ctx, opts.Readers, opts.SegmentSize); err != nil {
+	if err := s.open(ctx, opts.Readers, opts.SegmentSize, opts.Release); err != nil {
 		s.closeAll()
 		return nil, fmt.Errorf("open sqlite store %s: %w", opts.Dir, err)
 	}
@@ -169,7 +176,7 @@ func lockDir(ctx context.Context, dir string, wait time.Duration) (*os.File, err
 // the next try.
 const lockPoll = time.Millisecond
 
-func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error {
+func (s *Store) open(ctx context.Context, readers int, segmentSize int64, release string) error {
 	path := filepath.Join(s.dir, "sluice.db")
 	var err error
 	if s.w, err = sql.Open(driverName, dsn(path, false)); err != nil {
@@ -184,10 +191,17 @@ func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error 
 	if _, err := s.wc.ExecContext(ctx, "PRAGMA wal_autocheckpoint="+walFrames); err != nil { // see checkpoint.go
 		return err
 	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if err := s.checkSchema(ctx, ms, release); err != nil { // before anything is written
+		return err
+	}
 	if err := s.ids.open(ctx, s.dir); err != nil { // before migration 007 drops the old id_index
 		return err
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, ms, release); err != nil {
 		return err
 	}
 	segDir := filepath.Join(s.dir, "segments")
@@ -230,18 +244,64 @@ func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error 
 	return s.loadIDs(ctx)
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrate.Load(migrations, "migrations")
-	if err != nil {
+// loadMigrations reads the embedded migrations, once.
+var loadMigrations = sync.OnceValues(func() ([]migrate.Migration, error) {
+	return migrate.Load(migrations, "migrations")
+})
+
+// NewestMigration is the newest migration of the embedded store that this
+// build knows: a store whose schema has a newer one that is not additive
+// needs a newer build (migrate.Check).
+func NewestMigration() (int, error) {
+	ms, err := loadMigrations()
+	return migrate.Newest(ms), err
+}
+
+// checkSchema returns a *migrate.TooNewError when the schema has a
+// migration newer than ms that a binary with ms cannot run on. It writes
+// nothing unless the store is new (schema_migrations is created).
+func (s *Store) checkSchema(ctx context.Context, ms []migrate.Migration, release string) error {
+	if _, err := s.wc.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Conn) error {
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"); err != nil {
+	known := migrate.Newest(ms)
+	var newest int
+	if err := s.wc.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&newest); err != nil {
+		return err
+	}
+	if newest <= known {
+		return nil
+	}
+	rows, err := s.wc.QueryContext(ctx, "SELECT version, breaks_before, applied_by FROM schema_migrations WHERE version > ?", known)
+	if err != nil {
+		return fmt.Errorf("the schema is at migration %d, newer than this binary's %d: read what it needs: %w", newest, known, err)
+	}
+	defer rows.Close()
+	var newer []migrate.Applied
+	for rows.Next() {
+		var a migrate.Applied
+		if err := rows.Scan(&a.Version, &a.BreaksBefore, &a.By); err != nil {
 			return err
 		}
+		newer = append(newer, a)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return migrate.Check("embedded store", release, known, newer)
+}
+
+// migrate applies the migrations of ms that the schema lacks and records
+// them, with the markers of every migration in ms and release as the
+// binary that applied those it applies.
+func (s *Store) migrate(ctx context.Context, ms []migrate.Migration, release string) error {
+	return s.inTx(ctx, func(tx *sql.Conn) error {
 		var applied int
 		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
 			return err
+		}
+		if applied >= migrate.Newest(ms) {
+			return nil
 		}
 		for _, m := range ms {
 			if m.Version <= applied {
@@ -252,6 +312,15 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", m.Version, m.Name); err != nil {
 				return err
+			}
+		}
+		for _, m := range ms { // after the migration that adds the columns
+			by := ""
+			if m.Version > applied {
+				by = release
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE schema_migrations SET breaks_before = ?, applied_by = coalesce(nullif(?, ''), applied_by) WHERE version = ?", m.BreaksBefore, by, m.Version); err != nil {
+				return fmt.Errorf("record migration %s: %w", m.Name, err)
 			}
 		}
 		return nil
