@@ -2,17 +2,15 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/migrate"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // execDB runs statements on the store's sluice.db in dir, which no Store
@@ -57,24 +55,6 @@ func migrationRows(t *testing.T, dir string) map[int]migrate.Applied {
 		t.Fatal(err)
 	}
 	return got
-}
-
-// dirSums returns the SHA-256 of every file under dir but LOCK.
-func dirSums(t *testing.T, dir string) map[string][sha256.Size]byte {
-	t.Helper()
-	sums := map[string][sha256.Size]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == "LOCK" {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		sums[path] = sha256.Sum256(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sums
 }
 
 // newStoreAt makes a store in a new directory with a few events, opened
@@ -149,7 +129,7 @@ func TestOpen_SchemaCompatibility(t *testing.T) {
 		dir := newStoreAt(t, "v1.0.0")
 		execDB(t, dir, "INSERT INTO schema_migrations (version, name, breaks_before, applied_by) VALUES (10, '010_future.sql', 10, 'v2.0.0')",
 			"INSERT INTO schema_migrations (version, name, breaks_before, applied_by) VALUES (11, '011_later.sql', 0, 'v2.1.0')")
-		before := dirSums(t, dir)
+		before := testutil.FileSums(t, dir)
 		_, err := Open(context.Background(), Options{Dir: dir, Release: "v1.0.0"})
 		var tooNew *migrate.TooNewError
 		if !errors.As(err, &tooNew) {
@@ -162,7 +142,7 @@ func TestOpen_SchemaCompatibility(t *testing.T) {
 		if msg := err.Error(); !strings.HasPrefix(msg, "open sqlite store "+dir+": the embedded store schema is at migration 11") || !strings.Contains(msg, "Run sluice v2.0.0 or a later release") {
 			t.Errorf("error %q does not name the directory, the migration and the release to run", msg)
 		}
-		if after := dirSums(t, dir); !maps.Equal(before, after) {
+		if after := testutil.FileSums(t, dir); !maps.Equal(before, after) {
 			t.Errorf("the refused Open changed the directory: files before %d, after %d", len(before), len(after))
 		}
 	})

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"net/http"
 	"os"
@@ -60,9 +58,7 @@ func TestRollback(t *testing.T) {
 		t.Run("Embedded", func(t *testing.T) {
 			t.Parallel()
 			data := t.TempDir()
-			current := startRollback(t, binary, data, nil)
-			ingest(t, current.Base, 3)
-			current.Stop(t)
+			ingestWith(t, binary, data, nil, 3)
 
 			prev := startRollback(t, previous, data, nil)
 			if n := countEvents(t, prev.Base); n != 3 {
@@ -71,18 +67,13 @@ func TestRollback(t *testing.T) {
 			ingest(t, prev.Base, 2)
 			prev.Stop(t)
 
-			current = startRollback(t, binary, data, nil)
-			if n := countEvents(t, current.Base); n != 5 {
-				t.Fatalf("this release reads %d events after the rollback, want 5", n)
-			}
-			current.Stop(t)
+			checkEvents(t, binary, data, nil, 5)
 		})
 		// A fleet half rolled back: the previous release and this one
 		// serve the same schema at once.
 		t.Run("PostgreSQL", func(t *testing.T) {
 			t.Parallel()
-			url, schema := testutil.PostgresSchema(t)
-			env := []string{"SLUICE_STORE=" + url, "SLUICE_POSTGRES_SCHEMA=" + schema}
+			env, _ := postgresEnv(t)
 			current := startRollback(t, binary, t.TempDir(), env)
 			ingest(t, current.Base, 3)
 			prev := startRollback(t, previous, t.TempDir(), env)
@@ -111,14 +102,10 @@ func TestRollback(t *testing.T) {
 		t.Run("Embedded", func(t *testing.T) {
 			t.Parallel()
 			data := t.TempDir()
-			current := startRollback(t, binary, data, nil)
-			ingest(t, current.Base, 2)
-			current.Stop(t)
-			next := startRollback(t, future, data, nil)
-			ingest(t, next.Base, 1)
-			next.Stop(t)
+			ingestWith(t, binary, data, nil, 2)
+			ingestWith(t, future, data, nil, 1)
 
-			before := fileSums(t, data)
+			before := testutil.FileSums(t, data)
 			want := fmt.Sprintf("the embedded store schema is at migration %d and needs a binary that knows migration %d or later (sluice %s, which applied it, does); this binary, sluice dev, knows migrations up to %d and changed nothing",
 				embedded+1, embedded+1, futureRelease, embedded)
 			for _, args := range [][]string{
@@ -130,25 +117,18 @@ func TestRollback(t *testing.T) {
 					t.Errorf("sluice %s says\n%s\nwant it to say\n%s", args[0], out, want)
 				}
 			}
-			if after := fileSums(t, data); !maps.Equal(before, after) {
+			if after := testutil.FileSums(t, data); !maps.Equal(before, after) {
 				t.Errorf("the refusals changed the data directory: %d files before, %d after", len(before), len(after))
 			}
 
 			// A binary from before the check runs on it, whatever the
 			// newer migration did (here: nothing it would notice).
-			prev := startRollback(t, previous, data, nil)
-			if n := countEvents(t, prev.Base); n != 3 {
-				t.Errorf("the previous release reads %d events, want 3", n)
-			}
-			prev.Stop(t)
+			checkEvents(t, previous, data, nil, 3)
 		})
 		t.Run("PostgreSQL", func(t *testing.T) {
 			t.Parallel()
-			url, schema := testutil.PostgresSchema(t)
-			env := []string{"SLUICE_STORE=" + url, "SLUICE_POSTGRES_SCHEMA=" + schema}
-			current := startRollback(t, binary, t.TempDir(), env)
-			ingest(t, current.Base, 2)
-			current.Stop(t)
+			env, schema := postgresEnv(t)
+			ingestWith(t, binary, t.TempDir(), env, 2)
 			next := startRollback(t, future, t.TempDir(), env)
 			ingest(t, next.Base, 1)
 
@@ -176,17 +156,11 @@ func TestRollback(t *testing.T) {
 		t.Parallel()
 		old := buildCommit(t, beforeSegments)
 		data := t.TempDir()
-		current := startRollback(t, binary, data, nil)
-		ingest(t, current.Base, 2)
-		current.Stop(t)
+		ingestWith(t, binary, data, nil, 2)
 		if out := refused(t, old, nil, "serve", "--listen", "127.0.0.1:0", "--data", data); !strings.Contains(out, "no such table: id_index_state") {
 			t.Errorf("the binary of %s says\n%s\nwant it to fail on id_index_state", beforeSegments[:7], out)
 		}
-		current = startRollback(t, binary, data, nil)
-		if n := countEvents(t, current.Base); n != 2 {
-			t.Errorf("this release reads %d events after the old binary's attempt, want 2", n)
-		}
-		current.Stop(t)
+		checkEvents(t, binary, data, nil, 2)
 	})
 }
 
@@ -196,6 +170,34 @@ func startRollback(t *testing.T, bin, data string, env []string) *testutil.Sluic
 	t.Helper()
 	env = append([]string{"SLUICE_ADMIN_KEY=" + restartAdminKey, "SLUICE_WRITE_KEY=" + restartWriteKey, "SLUICE_WRITER_MAX_QUEUE_DELAY=5s"}, env...)
 	return testutil.StartSluice(t, bin, env, "--data", data)
+}
+
+// postgresEnv makes a schema of the test's own and returns the variables
+// that serve it, and its name.
+func postgresEnv(t *testing.T) (env []string, schema string) {
+	t.Helper()
+	url, schema := testutil.PostgresSchema(t)
+	return []string{"SLUICE_STORE=" + url, "SLUICE_POSTGRES_SCHEMA=" + schema}, schema
+}
+
+// ingestWith starts bin serving data with env, ingests n events through
+// it, and stops it.
+func ingestWith(t *testing.T, bin, data string, env []string, n int) {
+	t.Helper()
+	s := startRollback(t, bin, data, env)
+	ingest(t, s.Base, n)
+	s.Stop(t)
+}
+
+// checkEvents starts bin serving data with env, fails the test unless the
+// log holds want events, and stops it.
+func checkEvents(t *testing.T, bin, data string, env []string, want int) {
+	t.Helper()
+	s := startRollback(t, bin, data, env)
+	if n := countEvents(t, s.Base); n != want {
+		t.Errorf("%s reads %d events, want %d", bin, n, want)
+	}
+	s.Stop(t)
 }
 
 // ingest stores n events through base in one durable request.
@@ -232,24 +234,6 @@ func refused(t *testing.T, bin string, env []string, args ...string) string {
 		t.Errorf("sluice %s: %v (exit status 1 wanted); its output:\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// fileSums returns the SHA-256 of every file under dir but LOCK.
-func fileSums(t *testing.T, dir string) map[string][sha256.Size]byte {
-	t.Helper()
-	sums := map[string][sha256.Size]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == "LOCK" {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		sums[path] = sha256.Sum256(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sums
 }
 
 // buildCommit builds the sluice command of commit, taken from git with
