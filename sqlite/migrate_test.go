@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"maps"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -144,6 +145,32 @@ func TestOpen_SchemaCompatibility(t *testing.T) {
 		}
 		if after := testutil.FileSums(t, dir); !maps.Equal(before, after) {
 			t.Errorf("the refused Open changed the directory: files before %d, after %d", len(before), len(after))
+		}
+		// CheckSchema says the same without opening the store.
+		err = CheckSchema(context.Background(), dir, "v1.0.0")
+		if !errors.As(err, &tooNew) || *tooNew != want {
+			t.Errorf("CheckSchema: %v, want %+v", err, want)
+		}
+	})
+	// CheckSchema reads the schema beside the process that has the store
+	// open, and creates nothing where there is no store.
+	t.Run("CheckSchema", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		if err := CheckSchema(context.Background(), dir, "v1.0.0"); err != nil {
+			t.Fatalf("CheckSchema of an empty directory: %v", err)
+		}
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+			t.Fatalf("CheckSchema left %d files in an empty directory (%v)", len(entries), err)
+		}
+		s, err := Open(context.Background(), Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		appendEvents(t, s, events(0, 3))
+		if err := CheckSchema(context.Background(), dir, "v1.0.0"); err != nil {
+			t.Fatalf("CheckSchema of an open store of this build: %v", err)
 		}
 	})
 	// Newer migrations that this binary can run on: additive ones, or one

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -195,7 +196,7 @@ func (s *Store) open(ctx context.Context, readers int, segmentSize int64, releas
 	if err != nil {
 		return err
 	}
-	if err := s.checkSchema(ctx, ms, release); err != nil { // before anything is written
+	if err := checkSchema(ctx, s.wc, ms, release); err != nil { // before anything is written
 		return err
 	}
 	if err := s.ids.open(ctx, s.dir); err != nil { // before migration 007 drops the old id_index
@@ -257,22 +258,54 @@ func NewestMigration() (int, error) {
 	return migrate.Newest(ms), err
 }
 
+// CheckSchema returns what Open of the store in dir would say of its
+// schema, without opening it: nil when this build can run on it (or there
+// is no store yet), else a *migrate.TooNewError. It only reads sluice.db,
+// and may run while another process has the store open: a restart's
+// successor checks before it says it is ready, so that a binary that
+// cannot run on the store leaves its predecessor serving.
+func CheckSchema(ctx context.Context, dir, release string) error {
+	path := filepath.Join(dir, "sluice.db")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil // opening it would create it
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open(driverName, dsn(path, true))
+	if err != nil {
+		return fmt.Errorf("check sqlite store %s: %w", dir, err)
+	}
+	defer db.Close()
+	if err := checkSchema(ctx, db, ms, release); err != nil {
+		return fmt.Errorf("check sqlite store %s: %w", dir, err)
+	}
+	return nil
+}
+
+// querier is a connection or a pool.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // checkSchema returns a *migrate.TooNewError when the schema has a
 // migration newer than ms that a binary with ms cannot run on. It writes
-// nothing unless the store is new (schema_migrations is created).
-func (s *Store) checkSchema(ctx context.Context, ms []migrate.Migration, release string) error {
-	if _, err := s.wc.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"); err != nil {
+// nothing.
+func checkSchema(ctx context.Context, db querier, ms []migrate.Migration, release string) error {
+	var tables, newest int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").Scan(&tables); err != nil || tables == 0 {
+		return err // a new store when there is no such table
+	}
+	if err := db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&newest); err != nil {
 		return err
 	}
 	known := migrate.Newest(ms)
-	var newest int
-	if err := s.wc.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&newest); err != nil {
-		return err
-	}
 	if newest <= known {
 		return nil
 	}
-	rows, err := s.wc.QueryContext(ctx, "SELECT version, breaks_before, applied_by FROM schema_migrations WHERE version > ?", known)
+	rows, err := db.QueryContext(ctx, "SELECT version, breaks_before, applied_by FROM schema_migrations WHERE version > ?", known)
 	if err != nil {
 		return fmt.Errorf("the schema is at migration %d, newer than this binary's %d: read what it needs: %w", newest, known, err)
 	}
@@ -296,6 +329,9 @@ func (s *Store) checkSchema(ctx context.Context, ms []migrate.Migration, release
 // binary that applied those it applies.
 func (s *Store) migrate(ctx context.Context, ms []migrate.Migration, release string) error {
 	return s.inTx(ctx, func(tx *sql.Conn) error {
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"); err != nil {
+			return err
+		}
 		var applied int
 		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
 			return err

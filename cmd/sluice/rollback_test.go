@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,6 +150,40 @@ func TestRollback(t *testing.T) {
 		})
 	})
 
+	// "sluice restart" onto a binary that cannot run on the embedded
+	// store: the successor checks the schema before it says it is ready,
+	// exits, and the process it would have replaced keeps serving.
+	t.Run("RestartRefused", func(t *testing.T) {
+		t.Parallel()
+		data, bin := t.TempDir(), filepath.Join(t.TempDir(), "sluice")
+		install(t, future, bin)
+		s := startRollback(t, bin, data, nil)
+		ingest(t, s.Base, 2)
+		var pid int
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			var err error
+			pid, err = readPID(filepath.Join(data, pidFileName))
+			return err == nil
+		}, "the pid file is written")
+		install(t, binary, bin)
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 60*time.Second, func() bool { return len(logLines(s.Log.String(), "restart failed; this process keeps serving")) == 1 },
+			"the old process logs that the restart failed")
+		if !strings.Contains(s.Log.String(), "needs a binary that knows migration") {
+			t.Errorf("the log does not say why the new binary refused:\n%s", s.Log)
+		}
+		if now, err := readPID(filepath.Join(data, pidFileName)); err != nil || now != pid {
+			t.Errorf("pid file: %d, %v; want the old process %d", now, err, pid)
+		}
+		ingest(t, s.Base, 1)
+		if n := countEvents(t, s.Base); n != 3 {
+			t.Errorf("the old process reads %d events after the failed restart, want 3", n)
+		}
+		s.Stop(t)
+	})
+
 	// A binary from before 006 and 007 predates the check: it fails on
 	// what 007 dropped, exits, and leaves the store to the binaries that
 	// can run on it.
@@ -234,6 +269,22 @@ func refused(t *testing.T, bin string, env []string, args ...string) string {
 		t.Errorf("sluice %s: %v (exit status 1 wanted); its output:\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// install puts a copy of the binary from at to, as a deploy does: a new
+// file renamed over the old one, which a running process may be executing.
+func install(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to+".new", b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(to+".new", to); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // buildCommit builds the sluice command of commit, taken from git with

@@ -104,7 +104,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	defer ln.Close()
 	fe := startFrontEnd(ln, cfg.ShutdownTimeout, log)
 	defer fe.hs.Close()
-	lockWait, err := rs.takeOver(cfg.Store == "")
+	lockWait, err := rs.takeOver(ctx, cfg.Store == "")
 	if err != nil {
 		return err
 	}
