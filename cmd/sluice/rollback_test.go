@@ -150,38 +150,47 @@ func TestRollback(t *testing.T) {
 		})
 	})
 
-	// "sluice restart" onto a binary that cannot run on the embedded
-	// store: the successor checks the schema before it says it is ready,
-	// exits, and the process it would have replaced keeps serving.
+	// "sluice restart" onto a binary that cannot run on the store: the
+	// successor refuses before it says it is ready (on the embedded store
+	// it reads the schema beside the old process), exits, and the process
+	// it would have replaced keeps serving.
 	t.Run("RestartRefused", func(t *testing.T) {
 		t.Parallel()
-		data, bin := t.TempDir(), filepath.Join(t.TempDir(), "sluice")
-		install(t, future, bin)
-		s := startRollback(t, bin, data, nil)
-		ingest(t, s.Base, 2)
-		var pid int
-		testutil.Eventually(t, 10*time.Second, func() bool {
-			var err error
-			pid, err = readPID(filepath.Join(data, pidFileName))
-			return err == nil
-		}, "the pid file is written")
-		install(t, binary, bin)
-		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-			t.Fatal(err)
+		for name, env := range map[string]func(*testing.T) []string{
+			"Embedded":   func(*testing.T) []string { return nil },
+			"PostgreSQL": func(t *testing.T) []string { env, _ := postgresEnv(t); return env },
+		} {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				data, bin := t.TempDir(), filepath.Join(t.TempDir(), "sluice")
+				install(t, future, bin)
+				s := startRollback(t, bin, data, env(t))
+				ingest(t, s.Base, 2)
+				var pid int
+				testutil.Eventually(t, 10*time.Second, func() bool {
+					var err error
+					pid, err = readPID(filepath.Join(data, pidFileName))
+					return err == nil
+				}, "the pid file is written")
+				install(t, binary, bin)
+				if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+					t.Fatal(err)
+				}
+				testutil.Eventually(t, 60*time.Second, func() bool { return len(logLines(s.Log.String(), "restart failed; this process keeps serving")) == 1 },
+					"the old process logs that the restart failed")
+				if !strings.Contains(s.Log.String(), "needs a binary that knows migration") {
+					t.Errorf("the log does not say why the new binary refused:\n%s", s.Log)
+				}
+				if now, err := readPID(filepath.Join(data, pidFileName)); err != nil || now != pid {
+					t.Errorf("pid file: %d, %v; want the old process %d", now, err, pid)
+				}
+				ingest(t, s.Base, 1)
+				if n := countEvents(t, s.Base); n != 3 {
+					t.Errorf("the old process reads %d events after the failed restart, want 3", n)
+				}
+				s.Stop(t)
+			})
 		}
-		testutil.Eventually(t, 60*time.Second, func() bool { return len(logLines(s.Log.String(), "restart failed; this process keeps serving")) == 1 },
-			"the old process logs that the restart failed")
-		if !strings.Contains(s.Log.String(), "needs a binary that knows migration") {
-			t.Errorf("the log does not say why the new binary refused:\n%s", s.Log)
-		}
-		if now, err := readPID(filepath.Join(data, pidFileName)); err != nil || now != pid {
-			t.Errorf("pid file: %d, %v; want the old process %d", now, err, pid)
-		}
-		ingest(t, s.Base, 1)
-		if n := countEvents(t, s.Base); n != 3 {
-			t.Errorf("the old process reads %d events after the failed restart, want 3", n)
-		}
-		s.Stop(t)
 	})
 
 	// A binary from before 006 and 007 predates the check: it fails on
