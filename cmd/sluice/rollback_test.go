@@ -27,7 +27,7 @@ const (
 	// declared what they do to older binaries: it knows the embedded
 	// store's migrations up to 008 and PostgreSQL's up to 006, and checks
 	// nothing of a newer schema.
-	previousRelease = "51acadca1362d788bdc9c782add7121abccd7b3a"
+	previousRelease = "1245a1bb30d61d4c2614186df58c906f8255f6a6"
 	// beforeSegments knows the embedded store's migrations up to 005:
 	// the last commit before 006 moved the events to segment files and
 	// 007 the dedupe index to ids.db.
