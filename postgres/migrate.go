@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,12 +15,27 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// loadMigrations reads the embedded migrations, once.
+var loadMigrations = sync.OnceValues(func() ([]migrate.Migration, error) {
+	return migrate.Load(migrationFiles, "migrations")
+})
+
+// NewestMigration is the newest PostgreSQL migration that this build
+// knows: a schema that has a newer one that is not additive needs a newer
+// build (migrate.Check).
+func NewestMigration() (int, error) {
+	ms, err := loadMigrations()
+	return migrate.Newest(ms), err
+}
+
 // applyMigrations creates the schema when it is missing and applies the migrations
 // it lacks, in one transaction that holds an advisory lock of the schema's
 // own: processes that open the store at once wait for each other instead of
-// racing.
-func applyMigrations(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	ms, err := migrate.Load(migrationFiles, "migrations")
+// racing. A schema with a newer migration that this build cannot run on
+// is refused with a *migrate.TooNewError before anything is written;
+// release is recorded as the binary that applied the migrations applied.
+func applyMigrations(ctx context.Context, pool *pgxpool.Pool, schema, release string) error {
+	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
@@ -34,10 +50,19 @@ func applyMigrations(ctx context.Context, pool *pgxpool.Pool, schema string) err
 		if err != nil {
 			return err
 		}
+		if err := checkSchema(ctx, tx, applied, migrate.Newest(ms), release); err != nil {
+			return err
+		}
+		var applying []migrate.Migration
 		for _, m := range ms {
-			if applied[m.Version] {
-				continue
+			if !applied[m.Version] {
+				applying = append(applying, m)
 			}
+		}
+		if len(applying) == 0 {
+			return nil
+		}
+		for _, m := range applying {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return fmt.Errorf("%s: %w", m.Name, err)
 			}
@@ -45,12 +70,48 @@ func applyMigrations(ctx context.Context, pool *pgxpool.Pool, schema string) err
 				return err
 			}
 		}
+		for _, m := range ms { // after the migration that adds the columns
+			by := ""
+			if !applied[m.Version] {
+				by = release
+			}
+			// applied_by stays what it was for the migrations applied before.
+			if _, err := tx.Exec(ctx, "UPDATE schema_migrations SET breaks_before = $1, applied_by = coalesce(nullif($2, ''), applied_by) WHERE version = $3", m.BreaksBefore, by, m.Version); err != nil {
+				return fmt.Errorf("record %s: %w", m.Name, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate schema %s: %w", schema, err)
 	}
 	return nil
+}
+
+// checkSchema returns a *migrate.TooNewError when the schema has a
+// migration after known that a binary which knows up to known cannot run
+// on.
+func checkSchema(ctx context.Context, tx pgx.Tx, applied map[int]bool, known int, release string) error {
+	newest := 0
+	for v := range applied {
+		newest = max(newest, v)
+	}
+	if newest <= known {
+		return nil
+	}
+	rows, err := tx.Query(ctx, "SELECT version, breaks_before, applied_by FROM schema_migrations WHERE version > $1", known)
+	if err != nil {
+		return fmt.Errorf("the schema is at migration %d, newer than this binary's %d: read what it needs: %w", newest, known, err)
+	}
+	newer, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (migrate.Applied, error) {
+		var a migrate.Applied
+		err := row.Scan(&a.Version, &a.BreaksBefore, &a.By)
+		return a, err
+	})
+	if err != nil {
+		return err
+	}
+	return migrate.Check("PostgreSQL", release, known, newer)
 }
 
 // prepareSchema creates the schema unless it exists, and its

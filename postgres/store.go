@@ -43,6 +43,10 @@ type Options struct {
 	// loss of the connection that listens for other processes' commits.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Release is the program's version, recorded with the migrations Open
+	// applies and named when Open refuses a schema too new for it (see
+	// migrate.Check). Default "dev".
+	Release string
 }
 
 func (o Options) withDefaults() Options {
@@ -54,6 +58,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Release == "" {
+		o.Release = "dev"
 	}
 	return o
 }
@@ -142,7 +149,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		logger:            opts.Logger,
 		listening:         make(chan struct{}),
 	}
-	if err := s.start(ctx, opts.Schema); err != nil {
+	if err := s.start(ctx, opts.Schema, opts.Release); err != nil {
 		pool.Close()
 		return nil, s.fail("open postgres", err)
 	}
@@ -150,8 +157,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 // start migrates the schema, publishes the head and starts the listener.
-func (s *Store) start(ctx context.Context, schema string) error {
-	if err := applyMigrations(ctx, s.pool, schema); err != nil {
+func (s *Store) start(ctx context.Context, schema, release string) error {
+	if err := applyMigrations(ctx, s.pool, schema, release); err != nil {
 		return err
 	}
 	var head int64

@@ -299,6 +299,8 @@ func TestIDIndex_Convert(t *testing.T) {
 		}
 	}
 	exec("DELETE FROM schema_migrations WHERE version >= 7")
+	exec("ALTER TABLE schema_migrations DROP COLUMN breaks_before") // added by 009
+	exec("ALTER TABLE schema_migrations DROP COLUMN applied_by")
 	exec("CREATE TABLE id_index (hash INTEGER NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (hash, position)) WITHOUT ROWID")
 	exec("CREATE TABLE id_index_state (one INTEGER PRIMARY KEY CHECK (one = 1), indexed_through INTEGER NOT NULL)")
 	exec("INSERT INTO id_index_state (one, indexed_through) VALUES (1, 60)")

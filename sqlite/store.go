@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,11 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/internal/migrate"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Options configure Open.
 type Options struct {
@@ -44,6 +39,10 @@ type Options struct {
 	// directory (the process that a restart replaces, which closes the
 	// store once its successor is ready). Default 0: fail at once.
 	LockWait time.Duration
+	// Release is the program's version, recorded with the migrations Open
+	// applies and named when Open refuses a schema too new for it (see
+	// migrate.Check). Default "dev".
+	Release string
 }
 
 // SQLite's page cache per connection, as cache_size takes it (negative:
@@ -123,6 +122,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Release == "" {
+		opts.Release = "dev"
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
@@ -134,7 +136,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.ckpts.pos, s.ckpts.dirty = map[string]sluice.Position{}, map[string]sluice.Position{}
 	s.done, s.stop = context.WithCancel(context.Background())
 	s.ids.flushAt = opts.IDIndexBatch
-	if err := s.open(ctx, opts.Readers, opts.SegmentSize); err != nil {
+	if err := s.open(ctx, opts.Readers, opts.SegmentSize, opts.Release); err != nil {
 		s.closeAll()
 		return nil, fmt.Errorf("open sqlite store %s: %w", opts.Dir, err)
 	}
@@ -169,7 +171,7 @@ func lockDir(ctx context.Context, dir string, wait time.Duration) (*os.File, err
 // the next try.
 const lockPoll = time.Millisecond
 
-func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error {
+func (s *Store) open(ctx context.Context, readers int, segmentSize int64, release string) error {
 	path := filepath.Join(s.dir, "sluice.db")
 	var err error
 	if s.w, err = sql.Open(driverName, dsn(path, false)); err != nil {
@@ -184,10 +186,17 @@ func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error 
 	if _, err := s.wc.ExecContext(ctx, "PRAGMA wal_autocheckpoint="+walFrames); err != nil { // see checkpoint.go
 		return err
 	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if err := checkSchema(ctx, s.wc, ms, release); err != nil { // before anything is written
+		return err
+	}
 	if err := s.ids.open(ctx, s.dir); err != nil { // before migration 007 drops the old id_index
 		return err
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, ms, release); err != nil {
 		return err
 	}
 	segDir := filepath.Join(s.dir, "segments")
@@ -228,34 +237,6 @@ func (s *Store) open(ctx context.Context, readers int, segmentSize int64) error 
 		return err
 	}
 	return s.loadIDs(ctx)
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrate.Load(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	return s.inTx(ctx, func(tx *sql.Conn) error {
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"); err != nil {
-			return err
-		}
-		var applied int
-		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if m.Version <= applied {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return fmt.Errorf("migration %s: %w", m.Name, err)
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", m.Version, m.Name); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // Close closes the databases and releases the directory. Waiting

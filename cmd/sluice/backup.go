@@ -200,7 +200,7 @@ func (c *BackupCommand) fromDir(ctx context.Context, dir string, to sluice.Backu
 	if _, err := os.Stat(filepath.Join(dir, "sluice.db")); err != nil {
 		return sluice.BackupInfo{}, fmt.Errorf("%s holds no store: %w", dir, err)
 	}
-	s, err := sqlite.Open(ctx, sqlite.Options{Dir: dir})
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, Release: thisRelease()})
 	if err != nil {
 		return sluice.BackupInfo{}, fmt.Errorf("%w (is sluice serving it? then use --server)", err)
 	}
@@ -290,7 +290,7 @@ func (c *RestoreCommand) Run(ctx context.Context, args []string) error {
 	if err = errors.Join(err, d.Close()); err != nil {
 		return fmt.Errorf("restore: %w", errors.Join(err, emptyDir(*data)))
 	}
-	s, err := sqlite.Open(ctx, sqlite.Options{Dir: *data})
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: *data, Release: thisRelease()})
 	if err != nil {
 		return fmt.Errorf("restore: open the copy: %w", err)
 	}

@@ -31,7 +31,7 @@ Commands:
 	               every object readable
 	backup         copy the embedded store, running or not, into a directory or S3
 	restore        make a data directory of such a copy
-	version        print the version
+	version        print the version and the schema migrations it knows
 	help           print this help, or a command's: sluice help serve
 
 The configuration reference is docs/configuration.md.

@@ -15,6 +15,7 @@ import (
 	"github.com/cloudflare/tableflip"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/sqlite"
 )
 
 // pidFileName is the file in the data directory that holds the process id
@@ -104,14 +105,19 @@ func systemdListener() (net.Listener, error) {
 func (r *restarter) successor() bool { return r.upg != nil && r.upg.HasParent() }
 
 // takeOver, in a successor on the embedded store (which one process opens
-// at a time), says it is ready at once, so that the predecessor stops
+// at a time), checks that this binary can run on the store's schema (a
+// rollback to a binary that cannot fails here, and the predecessor keeps
+// serving), then says it is ready at once, so that the predecessor stops
 // using the store and closes it, and returns how long to wait for the
 // store's lock; requests meanwhile wait in the front end. Elsewhere it
 // returns 0 at once: the successor opens the store beside its predecessor
 // and says it is ready once it serves.
-func (r *restarter) takeOver(embedded bool) (lockWait time.Duration, err error) {
+func (r *restarter) takeOver(ctx context.Context, embedded bool) (lockWait time.Duration, err error) {
 	if !r.successor() || !embedded {
 		return 0, nil
+	}
+	if err := sqlite.CheckSchema(ctx, r.cfg.Data, thisRelease()); err != nil {
+		return 0, fmt.Errorf("serve: %w", err)
 	}
 	r.takeover = time.Now()
 	if err := r.ready(); err != nil {

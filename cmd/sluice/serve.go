@@ -104,7 +104,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	defer ln.Close()
 	fe := startFrontEnd(ln, cfg.ShutdownTimeout, log)
 	defer fe.hs.Close()
-	lockWait, err := rs.takeOver(cfg.Store == "")
+	lockWait, err := rs.takeOver(ctx, cfg.Store == "")
 	if err != nil {
 		return err
 	}
@@ -302,13 +302,13 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger, lockWait time.
 		return s, nil
 	}
 	if cfg.Store != "" {
-		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Store, Schema: cfg.PostgresSchema, Limits: cfg.limits(), Logger: log})
+		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Store, Schema: cfg.PostgresSchema, Limits: cfg.limits(), Logger: log, Release: thisRelease()})
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
 	}
-	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), SegmentSize: cfg.SegmentSize, Logger: log, LockWait: lockWait})
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.Data, Limits: cfg.limits(), SegmentSize: cfg.SegmentSize, Logger: log, LockWait: lockWait, Release: thisRelease()})
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -15,8 +14,7 @@ import (
 // openTracing starts the tracer provider that cfg.Tracing configures; nil
 // when tracing is off.
 func openTracing(ctx context.Context, cfg Config, log *slog.Logger) (*tracing.Provider, error) {
-	info, _ := debug.ReadBuildInfo()
-	tp, err := tracing.New(ctx, cfg.Tracing, tracing.Info{Version: releaseOf(version, info), Node: cfg.node()})
+	tp, err := tracing.New(ctx, cfg.Tracing, tracing.Info{Version: thisRelease(), Node: cfg.node()})
 	if err != nil || tp == nil {
 		return nil, err
 	}

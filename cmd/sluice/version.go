@@ -7,6 +7,9 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/sluicehq/sluice/postgres"
+	"github.com/sluicehq/sluice/sqlite"
 )
 
 // version is the release, set at build time with
@@ -17,7 +20,10 @@ var version = ""
 const versionUsage = `Usage: sluice version
 
 Prints sluice's version, the commit it was built from (when built from a
-git checkout) and the Go version it was built with.
+git checkout) and the Go version it was built with, then the newest schema
+migration it knows of each store: it runs on a store whose schema is newer
+only when the migrations after these are additive (docs/operations.md,
+"Rollback").
 `
 
 // VersionCommand is "sluice version".
@@ -33,8 +39,34 @@ func (c *VersionCommand) Run(_ context.Context, args []string) error {
 		return usageErrorf("version: takes no arguments")
 	}
 	info, _ := debug.ReadBuildInfo()
-	fmt.Fprintln(c.Stdout, describeVersion(version, info))
+	line, err := describeMigrations()
+	if err != nil {
+		return fmt.Errorf("version: %w", err)
+	}
+	fmt.Fprintf(c.Stdout, "%s\n%s\n", describeVersion(version, info), line)
 	return nil
+}
+
+// describeMigrations is the line "sluice version" prints about the schema
+// migrations this build knows, the numbers that a refusal to open a newer
+// schema names.
+func describeMigrations() (string, error) {
+	embedded, err := sqlite.NewestMigration()
+	if err != nil {
+		return "", err
+	}
+	pg, err := postgres.NewestMigration()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("schema migrations: embedded store up to %d, PostgreSQL up to %d", embedded, pg), nil
+}
+
+// thisRelease is this binary's release (see releaseOf), which the stores
+// record with the migrations they apply.
+func thisRelease() string {
+	info, _ := debug.ReadBuildInfo()
+	return releaseOf(version, info)
 }
 
 // describeVersion is the line "sluice version" prints: release (from

@@ -39,7 +39,8 @@ func TestDescribeVersion(t *testing.T) {
 
 // The binary prints what its own build info says: the module version and
 // the commit when the build stamped them (go build does in a git clone;
-// not in a git worktree, nor with -buildvcs=false).
+// not in a git worktree, nor with -buildvcs=false), then the migrations it
+// knows.
 func TestVersion_Binary(t *testing.T) {
 	t.Parallel()
 	info, err := buildinfo.ReadFile(binary)
@@ -47,7 +48,11 @@ func TestVersion_Binary(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(runBinary(t, nil, "version"))
-	if want := describeVersion("", info) + "\n"; out != want {
+	migrations, err := describeMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := describeVersion("", info) + "\n" + migrations + "\n"; out != want {
 		t.Errorf("sluice version printed %q, want %q", out, want)
 	}
 	for _, s := range info.Settings {

@@ -3,9 +3,12 @@ package testutil
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -104,4 +107,24 @@ func Tool(tb testing.TB, name string) string {
 		tb.Skipf("%s is not installed: skipping", name)
 	}
 	return path
+}
+
+// FileSums returns the SHA-256 of every file under dir but LOCK (the
+// embedded store's lock file), by path: two calls compare equal when no
+// file was written, added or removed in between.
+func FileSums(tb testing.TB, dir string) map[string][sha256.Size]byte {
+	tb.Helper()
+	sums := map[string][sha256.Size]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == "LOCK" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		sums[path] = sha256.Sum256(b)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sums
 }

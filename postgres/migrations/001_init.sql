@@ -1,3 +1,4 @@
+-- sluice: additive
 -- The log. Data and metadata are bytea: kept byte for byte, and cheaper to
 -- write than jsonb. Text keys use the "C" collation: byte order, as the
 -- other backends sort, and memcmp instead of strcoll in every index.

@@ -1,3 +1,4 @@
+-- sluice: additive
 -- The schema registry: every version of every event type's JSON Schema, as
 -- registered (canonical JSON, so text keeps it as it is).
 CREATE TABLE schemas (

@@ -1,3 +1,4 @@
+-- sluice: additive
 -- Durable subscriptions: a filter (sluice.Filter as JSON) and the position
 -- each was created at. A subscription's checkpoint and lease are the rows of
 -- checkpoints and leases named 'subscription/' || name.

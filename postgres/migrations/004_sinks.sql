@@ -1,3 +1,4 @@
+-- sluice: additive
 -- Sinks: what every process must know of each sink: its control
 -- (sluice.SinkControl as JSON, compared by revision) and the status its
 -- runner last reported. A sink's checkpoint and lease are the rows of

@@ -1,3 +1,4 @@
+-- sluice: additive
 -- The log's first position, moved by retention (retention.go) before it
 -- deletes the events before it, in a transaction of its own: a read that
 -- finds events after a position in a snapshot where the first position is

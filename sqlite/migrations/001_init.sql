@@ -1,3 +1,4 @@
+-- sluice: additive
 -- The log, in chunks: each row holds the events of consecutive positions,
 -- written by one commit (see chunk.go for the encoding). A chunk is found by
 -- its last position, so "the chunks after position p" is a range of the

@@ -1,3 +1,4 @@
+-- sluice: additive
 -- The schema registry: every version of every event type's JSON Schema, as
 -- registered (canonical JSON). created_at is in Unix nanoseconds.
 CREATE TABLE schemas (

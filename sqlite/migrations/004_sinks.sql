@@ -1,3 +1,4 @@
+-- sluice: additive
 -- Sinks: what every process must know of each sink (sluice.SinkControl as
 -- JSON, compared by revision). The status a runner reports is kept in
 -- memory: only this process opens the store. A sink's checkpoint and lease

@@ -1,3 +1,4 @@
+-- sluice: additive
 -- API keys managed through the API (sluice.KeyRecord): the SHA-256 of the
 -- secret, never the secret. A name is unique among the keys not revoked;
 -- revoked keys stay, for the audit trail. origins and types are JSON

@@ -1,3 +1,4 @@
+-- sluice: additive
 -- Retention deletes the stream runs of the chunks it removes (retention.go):
 -- found by chunk, which grows with the log, so the index is appended to at
 -- its right edge.
