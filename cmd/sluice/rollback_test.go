@@ -23,11 +23,11 @@ import (
 // The earlier releases that TestRollback builds from git (the repository
 // of this checkout; a clone of main has them).
 const (
-	// previousRelease is the last commit on main before the migrations
-	// declared what they do to older binaries: it knows the embedded
-	// store's migrations up to 008 and PostgreSQL's up to 006, and checks
-	// nothing of a newer schema.
-	previousRelease = "1245a1bb30d61d4c2614186df58c906f8255f6a6"
+	// previousRelease is the previous release, the last submission that
+	// landed before the migrations declared what they do to older
+	// binaries: it knows the embedded store's migrations up to 008 and
+	// PostgreSQL's up to 006, and checks nothing of a newer schema.
+	previousRelease = "51acadca1362d788bdc9c782add7121abccd7b3a"
 	// beforeSegments knows the embedded store's migrations up to 005:
 	// the last commit before 006 moved the events to segment files and
 	// 007 the dedupe index to ids.db.
