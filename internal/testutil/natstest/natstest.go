@@ -32,7 +32,7 @@ type Cluster struct {
 func (c *Cluster) URLs() string {
 	var urls []string
 	for _, s := range c.Servers {
-		if s.Running() {
+		if s != nil && s.Running() {
 			urls = append(urls, s.ClientURL())
 		}
 	}
@@ -50,7 +50,18 @@ func (c *Cluster) Kill(i int) {
 func Single(tb testing.TB) *Cluster {
 	tb.Helper()
 	opts := baseOptions(tb, "single")
-	return start(tb, []*server.Options{opts})
+	return start(tb, []*server.Options{opts}, 1)
+}
+
+// StartServer starts server i: one that StartSome left out, or one that
+// Kill stopped (again, on its store directory); it returns once the server
+// accepts connections.
+func (c *Cluster) StartServer(tb testing.TB, i int) {
+	tb.Helper()
+	c.Servers[i] = c.run(tb, c.opts[i])
+	if !c.Servers[i].ReadyForConnections(readyTimeout) {
+		tb.Fatalf("natstest: server %s not ready", c.Servers[i].Name())
+	}
 }
 
 // Start starts a cluster of n JetStream servers on loopback, stopped when
@@ -58,9 +69,19 @@ func Single(tb testing.TB) *Cluster {
 // meta leader.
 func Start(tb testing.TB, n int) *Cluster {
 	tb.Helper()
+	return StartSome(tb, n, n)
+}
+
+// StartSome configures a cluster of n servers but starts only the first
+// running of them, as Start does; StartServer starts the others, as
+// servers that join later. Every server's routes name the first running
+// (a JetStream cluster forms once it has seen every server its routes
+// name). Servers not started are nil in Servers.
+func StartSome(tb testing.TB, n, running int) *Cluster {
+	tb.Helper()
 	ports := freePorts(tb, n)
-	routes := make([]string, n)
-	for i, p := range ports {
+	routes := make([]string, running)
+	for i, p := range ports[:running] {
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
 	}
 	all := make([]*server.Options, n)
@@ -72,7 +93,7 @@ func Start(tb testing.TB, n int) *Cluster {
 		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		all[i] = opts
 	}
-	c := start(tb, all)
+	c := start(tb, all, running)
 	testutil.Eventually(tb, readyTimeout, c.hasMetaLeader, "natstest: the cluster elected no JetStream meta leader")
 	return c
 }
@@ -82,14 +103,20 @@ func Start(tb testing.TB, n int) *Cluster {
 // refuses to place a replicated stream ("no suitable peers for placement,
 // peer offline").
 func (c *Cluster) hasMetaLeader() bool {
+	started := 0
 	for _, s := range c.Servers {
-		if s.Running() && s.JetStreamIsLeader() {
+		if s != nil {
+			started++
+		}
+	}
+	for _, s := range c.Servers {
+		if s != nil && s.Running() && s.JetStreamIsLeader() {
 			for _, o := range c.Servers {
-				if !o.JetStreamIsCurrent() {
+				if o != nil && !o.JetStreamIsCurrent() {
 					return false
 				}
 			}
-			return len(s.JetStreamClusterPeers()) == len(c.Servers)
+			return len(s.JetStreamClusterPeers()) == started
 		}
 	}
 	return false
@@ -107,27 +134,34 @@ func baseOptions(tb testing.TB, name string) *server.Options {
 	}
 }
 
-func start(tb testing.TB, all []*server.Options) *Cluster {
+// start starts the first running servers of all.
+func start(tb testing.TB, all []*server.Options, running int) *Cluster {
 	tb.Helper()
-	c := &Cluster{opts: all}
-	for _, opts := range all {
-		s, err := server.NewServer(opts)
-		if err != nil {
-			tb.Fatalf("natstest: %v", err)
-		}
-		go s.Start()
-		c.Servers = append(c.Servers, s)
-		tb.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
+	c := &Cluster{opts: all, Servers: make([]*server.Server, len(all))}
+	for i := range running {
+		c.Servers[i] = c.run(tb, all[i])
 	}
-	for _, s := range c.Servers {
+	for _, s := range c.Servers[:running] {
 		if !s.ReadyForConnections(readyTimeout) {
 			tb.Fatalf("natstest: server %s not ready", s.Name())
 		}
 	}
 	return c
+}
+
+// run starts a server, stopped when the test ends.
+func (c *Cluster) run(tb testing.TB, opts *server.Options) *server.Server {
+	tb.Helper()
+	s, err := server.NewServer(opts)
+	if err != nil {
+		tb.Fatalf("natstest: %v", err)
+	}
+	go s.Start()
+	tb.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
 }
 
 // freePorts returns n ports free on loopback right now, for the cluster
