@@ -187,6 +187,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // R3 failed Open so on a loaded machine).
 const setupTimeout = 30 * time.Second
 
+// publishAckTimeout bounds the wait for the answer to an asynchronous
+// publish (the id index's entries, quarantined events, dead letters):
+// nats.go waits forever by default, so an answer lost with a leader that
+// died would hold the indexer, whose context is the store's, and every
+// commit behind its backlog, until Close; it would also stay counted in
+// nats.go's 4,000 pending publishes.
+const publishAckTimeout = 5 * time.Second
+
 // errCodeNoPeers is nats-server's "no suitable peers for placement"
 // (JSClusterNoPeersErr), which it also answers while it counts a peer
 // offline.
@@ -214,7 +222,7 @@ func placing[T any](ctx context.Context, create func() (T, error)) (T, error) {
 func (s *Store) start(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	js, err := jetstream.New(s.nc)
+	js, err := jetstream.New(s.nc, jetstream.WithPublishAsyncTimeout(publishAckTimeout))
 	if err != nil {
 		return err
 	}
