@@ -337,32 +337,47 @@ func (s *Store) DeleteSubscription(ctx context.Context, name string) error {
 }
 
 // listNames lists a bucket's keys, decoded, that start with prefix and sort
-// after after, in order. It scans the last entry of each key on the
-// bucket stream's leader: nats.go's ListKeys reads through a consumer on
-// any replica, which may not have a key just written.
+// after after, in order.
 func listNames(ctx context.Context, kv bucket, prefix, after string) ([]string, error) {
-	keys := "$KV." + kv.Bucket() + "."
-	cfg := scanConfig(keys + ">")
-	cfg.DeliverPolicy, cfg.HeadersOnly = jetstream.DeliverLastPerSubjectPolicy, true
+	keys, err := listKeys(ctx, kv, ">")
+	if err != nil {
+		return nil, err
+	}
 	var names []string
-	err := scanWith(ctx, kv.stream, cfg, func(m jetstream.Msg) (bool, error) {
-		if op := m.Headers().Get(kvOperation); op == kvDelete || op == kvPurge {
-			return true, nil
-		}
-		name, err := decodeToken(strings.TrimPrefix(m.Subject(), keys))
+	for _, key := range keys {
+		name, err := decodeToken(key)
 		if err != nil {
-			return true, nil // not a name: the id index's watermark, say
+			continue // not a name: the id index's watermark, say
 		}
 		if strings.HasPrefix(name, prefix) && name > after {
 			names = append(names, name)
 		}
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	slices.Sort(names)
-	return slices.Compact(names), nil // a scan started again can see a name twice
+	return names, nil
+}
+
+// listKeys lists a bucket's keys that match filter (a subject filter
+// within the bucket), as stored, in no order. It scans the last entry of
+// each key on the bucket stream's leader: nats.go's ListKeys reads through
+// a consumer on any replica, which may not have a key just written.
+func listKeys(ctx context.Context, kv bucket, filter string) ([]string, error) {
+	prefix := "$KV." + kv.Bucket() + "."
+	cfg := scanConfig(prefix + filter)
+	cfg.DeliverPolicy, cfg.HeadersOnly = jetstream.DeliverLastPerSubjectPolicy, true
+	seen := map[string]bool{} // a scan started again can see a key twice
+	var keys []string
+	err := scanWith(ctx, kv.stream, cfg, func(m jetstream.Msg) (bool, error) {
+		if op := m.Headers().Get(kvOperation); op == kvDelete || op == kvPurge {
+			return true, nil
+		}
+		if key := strings.TrimPrefix(m.Subject(), prefix); !seen[key] {
+			seen[key] = true
+			keys = append(keys, key)
+		}
+		return true, nil
+	})
+	return keys, err
 }
 
 // The header of a KV entry that marks a deleted key, and its values.

@@ -102,13 +102,12 @@ func (s *Store) latestSchema(ctx context.Context, typ string) (sluice.SchemaVers
 // schemaVersions is each type's highest version among the keys that
 // filter matches.
 func (s *Store) schemaVersions(ctx context.Context, filter string) (map[string]int, error) {
-	lister, err := s.kv.schemas.ListKeysFiltered(ctx, filter)
+	keys, err := listKeys(ctx, s.kv.schemas, filter)
 	if err != nil {
 		return nil, err
 	}
-	defer lister.Stop()
 	latest := map[string]int{}
-	for key := range lister.Keys() {
+	for _, key := range keys {
 		t, v, _ := strings.Cut(key, ".")
 		typ, err1 := decodeToken(t)
 		version, err2 := strconv.Atoi(v)

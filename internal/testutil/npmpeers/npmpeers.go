@@ -37,7 +37,8 @@ type Peer struct {
 
 // Start runs the executable that an npm package of this folder installs
 // under the name bin, with args, each "{port}" in them replaced by a free
-// port, and waits until that port takes connections. The error wraps
+// port, and waits until that port takes connections. The peer keeps
+// running when a client aborts a request (keepup.cjs). The error wraps
 // ErrNotInstalled when node or the package is missing.
 func Start(bin string, args ...string) (*Peer, error) {
 	if _, err := exec.LookPath("node"); err != nil {
@@ -58,6 +59,7 @@ func Start(bin string, args ...string) (*Peer, error) {
 	}
 	p := &Peer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
 	p.cmd = exec.Command(path, argv...)
+	p.cmd.Env = append(os.Environ(), "NODE_OPTIONS=--require "+filepath.Join(filepath.Dir(file), "keepup.cjs"))
 	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 	p.cmd.SysProcAttr = dieWithParent()
 	if err := p.cmd.Start(); err != nil {
