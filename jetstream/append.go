@@ -100,9 +100,8 @@ type batch struct {
 	reqs     []int // indexes into Append's requests
 	plan     *sluice.CommitPlan
 	base     sluice.Position // the head it was planned on
-	streams  map[string]bool
-	seq      uint64    // its number on Store.answers
-	deadline time.Time // for its answer
+	seq      uint64          // its number on Store.answers
+	deadline time.Time       // for its answer
 }
 
 // commitAll stores the requests todo (indexes into reqs) in batches, with
@@ -168,7 +167,7 @@ func (s *Store) commitAll(ctx context.Context, reqs []sluice.AppendRequest, todo
 func overlaps(flight []*batch, streams []string) bool {
 	for _, b := range flight {
 		for _, st := range streams {
-			if b.streams[st] {
+			if _, ok := b.plan.Streams[st]; ok {
 				return true
 			}
 		}
@@ -216,11 +215,7 @@ func (s *Store) plan(ctx context.Context, reqs []sluice.AppendRequest, group []i
 		return nil, err
 	}
 	s.batchSeq++
-	b := &batch{reqs: group, plan: p, base: head, streams: make(map[string]bool, len(p.Streams)),
-		seq: s.batchSeq, deadline: time.Now().Add(commitTimeout)}
-	for st := range p.Streams {
-		b.streams[st] = true
-	}
+	b := &batch{reqs: group, plan: p, base: head, seq: s.batchSeq, deadline: time.Now().Add(commitTimeout)}
 	if err := s.publish(b, lasts); err != nil {
 		return nil, err
 	}

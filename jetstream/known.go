@@ -24,16 +24,12 @@ type last struct {
 // planned on, so such a batch fails, and known is forgotten and read again
 // (D166). Used under Store.commit.
 type known struct {
-	valid bool
 	head  sluice.Position
-	lasts map[string]last
+	lasts map[string]last // nil: nothing is known
 }
 
 // forget drops everything known: the next plan reads the server.
-func (k *known) forget() {
-	k.valid = false
-	k.lasts = nil
-}
+func (k *known) forget() { k.lasts = nil }
 
 // state returns the head to plan on and where each of streams ends. The
 // head is the server's when nothing is known. A stream's end comes from
@@ -42,15 +38,15 @@ func (k *known) forget() {
 // server's state, not on this process's, or another process's write would
 // make a false conflict).
 func (k *known) state(ctx context.Context, s *Store, streams []string, fresh map[string]bool) (sluice.Position, map[string]last, error) {
-	if k.valid && s.notifier.Head() > k.head {
+	if k.lasts != nil && s.notifier.Head() > k.head {
 		k.forget() // another process committed since, and the head follower saw it
 	}
-	if !k.valid {
+	if k.lasts == nil {
 		info, err := s.log.Info(ctx)
 		if err != nil {
 			return 0, nil, err
 		}
-		k.valid, k.head, k.lasts = true, sluice.Position(info.State.LastSeq), map[string]last{}
+		k.head, k.lasts = sluice.Position(info.State.LastSeq), map[string]last{}
 		s.notifier.Publish(k.head)
 	}
 	lasts := make(map[string]last, len(streams))
@@ -75,7 +71,8 @@ func (k *known) state(ctx context.Context, s *Store, streams []string, fresh map
 
 // advance records a published plan: the head moves past its events, and
 // its streams end where the plan leaves them. The batch is not answered
-// yet; if it fails, forget undoes this.
+// yet; if it fails, forget undoes this. Planning comes first (state), so
+// something is known.
 func (k *known) advance(p *sluice.CommitPlan) {
 	k.head = p.Head
 	ends := make(map[string]last, len(p.Streams))
@@ -87,7 +84,7 @@ func (k *known) advance(p *sluice.CommitPlan) {
 }
 
 func (k *known) remember(lasts map[string]last) {
-	if k.lasts == nil || len(k.lasts)+len(lasts) > maxKnownStreams {
+	if len(k.lasts)+len(lasts) > maxKnownStreams {
 		k.lasts = make(map[string]last, len(lasts))
 	}
 	for st, l := range lasts {
