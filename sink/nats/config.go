@@ -176,14 +176,13 @@ func (c *Config) Open(_ context.Context, env sink.Env) (sluice.Sink, error) {
 	}
 	s := &Sink{nc: nc, subject: subj, timeout: d.Timeout, window: make(chan struct{}, d.MaxPending),
 		pubOpts: []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)}}
-	release := func() { <-s.window }
 	s.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(d.MaxPending),
 		// A backstop that frees the window of publishes whose
 		// acknowledgement never comes: Deliver stops waiting at Timeout.
 		jetstream.WithPublishAsyncTimeout(2*d.Timeout),
-		jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *gonats.Msg, *jetstream.PubAck) { release() }),
-		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *gonats.Msg, error) { release() }))
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *gonats.Msg, _ *jetstream.PubAck) { s.release(m) }),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *gonats.Msg, _ error) { s.release(m) }))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("nats: %w", err)
